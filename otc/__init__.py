@@ -1,0 +1,1 @@
+"""otc-backfill: FINRA weekly OTC transparency files to Parquet tables."""

@@ -1,0 +1,113 @@
+"""Aggregate (`otc.aggregate_week`): per-symbol summary, per-venue market share, quality checks."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from otc.context import StageContext
+from otc.errors import OtcError
+from otc.exact import round_ratio
+from otc.quality import (
+    Check, CheckCategory, CheckStatus, checks_table, positive_count_check, zero_count_check,
+)
+from otc.schemas import AVG_TRADE_SIZE, CALCULATION_VERSION, SHARE_PCT, Table, conform
+
+PIPELINE_NAME = "otc.aggregate_week"
+SHARE_SUM_LOW, SHARE_SUM_HIGH = Decimal("99.9"), Decimal("100.1")
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregateResult:
+    symbol_summary: pa.Table
+    venue_share: pa.Table
+    checks: pa.Table
+
+
+def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
+    """Totals per symbol and per MPID of one tier-week's accepted rows."""
+    _check_no_overflow(venue_volume)
+    by_symbol = (
+        venue_volume.group_by("symbol")
+        .aggregate([("total_shares", "sum"), ("total_trades", "sum"), ("mpid", "count_distinct")])
+        .sort_by("symbol")
+    )
+    volume = _int64(by_symbol["total_shares_sum"])
+    trades = _int64(by_symbol["total_trades_sum"])
+    n = by_symbol.num_rows
+    summary = pa.table({
+        **ctx.key_columns(n),
+        "symbol": by_symbol["symbol"],
+        "total_volume": volume,
+        "total_trades": trades,
+        "venue_count": by_symbol["mpid_count_distinct"].cast(pa.int64()),
+        "avg_trade_size": round_ratio(volume, trades, AVG_TRADE_SIZE),
+        "calculation_version": pa.repeat(pa.scalar(CALCULATION_VERSION), n),
+        "calculated_at": ctx.timestamp(n),
+    })
+
+    by_mpid = (
+        venue_volume.group_by("mpid")
+        .aggregate([("total_shares", "sum"), ("total_trades", "sum")])
+        .sort_by("mpid")
+    )
+    mpid_volume = _int64(by_mpid["total_shares_sum"])
+    week_volume = int(pc.sum(mpid_volume).as_py() or 0)
+    m = by_mpid.num_rows
+    share = round_ratio(mpid_volume, pa.repeat(pa.scalar(week_volume), m), SHARE_PCT, multiplier=100)
+    venue_share = pa.table({
+        **ctx.key_columns(m),
+        "mpid": by_mpid["mpid"],
+        "total_volume": mpid_volume,
+        "total_trades": _int64(by_mpid["total_trades_sum"]),
+        "market_share_pct": share,
+        "calculation_version": pa.repeat(pa.scalar(CALCULATION_VERSION), m),
+        "calculated_at": ctx.timestamp(m),
+    })
+
+    checks = [
+        zero_count_check("no_negative_volumes", CheckCategory.INTEGRITY,
+                         _count(pc.less(venue_volume["total_shares"], 0)), "negative volumes"),
+        zero_count_check("no_negative_trades", CheckCategory.INTEGRITY,
+                         _count(pc.less(venue_volume["total_trades"], 0)), "negative trade counts"),
+        _share_sum_check(share),
+        zero_count_check("no_duplicate_symbols", CheckCategory.INTEGRITY,
+                         n - len(pc.unique(summary["symbol"])), "duplicate symbols"),
+        positive_count_check("symbol_count_positive", n, "symbols"),
+        positive_count_check("venue_count_positive", m, "venues"),
+    ]
+    return AggregateResult(
+        conform(summary, Table.SYMBOL_SUMMARY),
+        conform(venue_share, Table.VENUE_SHARE),
+        checks_table(ctx, PIPELINE_NAME, checks),
+    )
+
+
+def _share_sum_check(share: pa.Array) -> Check:
+    total = Decimal(pc.sum(share).as_py() or 0).quantize(Decimal("0.0001"))
+    ok = SHARE_SUM_LOW <= total <= SHARE_SUM_HIGH
+    return Check(
+        "market_share_sum_100", CheckCategory.BUSINESS_RULE,
+        CheckStatus.PASS if ok else CheckStatus.FAIL,
+        str(total), "100", "0.1",
+        f"Market shares sum to {total}%" + ("" if ok else f", outside [{SHARE_SUM_LOW}, {SHARE_SUM_HIGH}]"),
+    )
+
+
+def _check_no_overflow(venue_volume: pa.Table) -> None:
+    """Sums are int64: refuse a week whose totals could wrap rather than return a wrong number."""
+    for name in ("total_shares", "total_trades"):
+        bound = pc.sum(pc.abs(venue_volume[name].cast(pa.float64()))).as_py() or 0.0
+        if bound >= 2**62:
+            raise OtcError(f"{name} of the week add up beyond the int64 range; refusing to aggregate")
+
+
+def _count(mask: pa.ChunkedArray | pa.Array) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+
+def _int64(values: pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks().cast(pa.int64()) if values.num_chunks else pa.array([], pa.int64())

@@ -1,0 +1,240 @@
+"""Ingest (`otc.ingest_week`): a source file's bytes to raw records and INGEST rejects."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from otc.context import StageContext
+from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted
+from otc.schemas import Table, conform
+from otc.sources import SourceFile, SourceFormat, detect_format, split_fields, split_lines
+from otc.tiers import canonical_tier_labels
+
+RAW_LINE_MAX_CHARS = 500
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestCounts:
+    """raw = parsed + rejected and parsed = inserted + skipped, always."""
+
+    raw: int
+    parsed: int
+    inserted: int
+    rejected: int
+    skipped: int
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    source_format: SourceFormat
+    raw: pa.Table
+    rejects: pa.Table
+    counts: IngestCounts
+
+
+def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
+    """Parse every non-blank line after the header; reject what cannot be parsed, skip repeats."""
+    lines = split_lines(source.data)
+    fmt, has_header = detect_format(lines, source.locator)
+    start = 1 if has_header else 0
+    line_number = lines.line_number[start:]
+    text = lines.text[start:]
+    decodable = lines.decodable[start:]
+
+    count, fields = split_fields(text, fmt)
+    shares = parse_int64(fields["total_shares"])
+    trades = parse_int64(fields["total_trades"])
+    tier = canonical_tier_labels(fields["tier"])
+    rules: list[Rule] = [
+        (RejectCode.PARSE_ERROR, pc.invert(decodable), _undecodable_detail(text)),
+        (
+            RejectCode.PARSE_ERROR,
+            pc.not_equal(count, len(fmt.fields)),
+            pc.binary_join_element_wise(
+                f"Expected {len(fmt.fields)} pipe-delimited fields, got ", count.cast(pa.string()), ""
+            ),
+        ),
+        *(_week_rules(fields["week_ending"], ctx) if fmt is SourceFormat.FIXTURE else []),
+        (RejectCode.PARSE_ERROR, pc.is_null(tier), quoted("Invalid tier: '", fields["tier"])),
+        (
+            RejectCode.PARSE_ERROR,
+            pc.not_equal(tier, ctx.tier.value),
+            quoted("Tier mismatch: file has ", tier, f", expected {ctx.tier.value}"),
+        ),
+        (RejectCode.PARSE_ERROR, pc.is_null(shares), quoted("Invalid total_shares: '", fields["total_shares"])),
+        (RejectCode.PARSE_ERROR, pc.is_null(trades), quoted("Invalid total_trades: '", fields["total_trades"])),
+    ]
+    last_update = None
+    if fmt is SourceFormat.FINRA:
+        last_update = _nullify_empty(fields["source_last_update_date"])
+        rules.append((
+            RejectCode.PARSE_ERROR,
+            pc.and_(pc.is_valid(last_update), pc.invert(_is_iso_date(last_update))),
+            quoted("Invalid lastUpdateDate: '", last_update),
+        ))
+    code, detail = first_failure(rules, len(text))
+    rejected = pc.is_valid(code)
+    parsed = pc.invert(rejected)
+
+    symbol = fields["symbol"].filter(parsed)
+    mpid = fields["mpid"].filter(parsed)
+    good_shares = shares.filter(parsed)
+    good_trades = trades.filter(parsed)
+    hashes = record_hashes(ctx, symbol, mpid, good_shares, good_trades)
+    first = first_occurrence(hashes)
+    inserted = len(hashes) if first is None else int(np.count_nonzero(first))
+
+    def keep(values: pa.Array) -> pa.Array:
+        return values if first is None else values.filter(first)
+
+    def optional(name: str) -> pa.Array:
+        values = last_update if name == "source_last_update_date" else fields.get(name)
+        return keep(values.filter(parsed)) if values is not None else pa.nulls(inserted, pa.string())
+
+    raw = pa.table({
+        **ctx.key_columns(inserted),
+        "record_hash": keep(hashes),
+        "source_line_number": keep(line_number.filter(parsed)),
+        "symbol": keep(symbol),
+        "mpid": keep(mpid),
+        "total_shares": keep(good_shares),
+        "total_trades": keep(good_trades),
+        "issue_name": optional("issue_name"),
+        "market_participant_name": optional("market_participant_name"),
+        "source_last_update_date": optional("source_last_update_date"),
+        "ingested_at": ctx.timestamp(inserted),
+    })
+    rejects = reject_rows(
+        ctx,
+        RejectStage.INGEST,
+        source.locator,
+        code.filter(rejected),
+        detail.filter(rejected),
+        line_number.filter(rejected),
+        text.filter(rejected),
+        pa.nulls(pc.sum(rejected.cast(pa.int64())).as_py() or 0, pa.string()),
+    )
+    n_parsed = len(hashes)
+    counts = IngestCounts(
+        raw=len(text), parsed=n_parsed, inserted=inserted,
+        rejected=len(text) - n_parsed, skipped=n_parsed - inserted,
+    )
+    return IngestResult(fmt, conform(raw, Table.RAW), rejects, counts)
+
+
+def reject_rows(
+    ctx: StageContext,
+    stage: RejectStage,
+    source_locator: str,
+    code: pa.Array,
+    detail: pa.Array,
+    line_number: pa.Array,
+    raw_line: pa.Array,
+    raw_record_hash: pa.Array,
+) -> pa.Table:
+    """Rows of otc_rejects for one stage, in line order."""
+    n = len(code)
+    table = pa.table({
+        **ctx.key_columns(n),
+        "stage": pa.repeat(pa.scalar(stage.value), n),
+        "reason_code": code,
+        "reason_detail": detail,
+        "source_locator": pa.repeat(pa.scalar(source_locator), n),
+        "line_number": line_number,
+        "raw_line": pc.utf8_slice_codeunits(raw_line, 0, RAW_LINE_MAX_CHARS),
+        "raw_record_hash": raw_record_hash,
+        "created_at": ctx.timestamp(n),
+    })
+    return conform(table.sort_by([("line_number", "ascending")]), Table.REJECTS)
+
+
+def parse_int64(text: pa.Array) -> pa.Array:
+    """Plain decimal integers (optional sign) within int64; null for anything else."""
+    well_formed = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), False)
+    negative = pc.starts_with(text, "-")
+    digits = pc.replace_substring_regex(text, r"^[+-]?0*", "")
+    length = pc.utf8_length(digits)
+    limit = pc.if_else(negative, "9223372036854775808", "9223372036854775807")
+    in_range = pc.or_(
+        pc.less(length, 19), pc.and_(pc.equal(length, 19), pc.less_equal(digits, limit))
+    )
+    valid = pc.and_(well_formed, pc.fill_null(in_range, False))
+    canonical = pc.binary_join_element_wise(
+        pc.if_else(negative, "-", ""), pc.if_else(pc.equal(length, 0), "0", digits), ""
+    )
+    return pc.if_else(valid, canonical, pa.scalar(None, pa.string())).cast(pa.int64())
+
+
+def record_hashes(
+    ctx: StageContext, symbol: pa.Array, mpid: pa.Array, shares: pa.Array, trades: pa.Array
+) -> pa.Array:
+    """First 32 hex chars of sha256 over `week|tier|SYMBOL|MPID|shares|trades`."""
+    messages = pc.binary_join_element_wise(
+        ctx.week.isoformat(), ctx.tier.value,
+        pc.utf8_upper(symbol), pc.utf8_upper(mpid),
+        shares.cast(pa.string()), trades.cast(pa.string()),
+        "|",
+    ).cast(pa.large_string())
+    if len(messages) == 0:
+        return pa.array([], pa.string())
+    offsets_buf, data_buf = messages.buffers()[1], messages.buffers()[2]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[messages.offset: messages.offset + len(messages) + 1]
+    view = memoryview(data_buf)
+    sha = hashlib.sha256
+    bounds = offsets.tolist()
+    return pa.array(
+        [sha(view[a:b]).hexdigest()[:32] for a, b in zip(bounds[:-1], bounds[1:])], pa.string()
+    )
+
+
+def first_occurrence(values: pa.Array) -> np.ndarray | None:
+    """Mask of each value's first occurrence; None when every value is distinct."""
+    codes = pc.dictionary_encode(values).indices.to_numpy()
+    unique_count = int(codes.max()) + 1 if len(codes) else 0
+    if unique_count == len(codes):
+        return None
+    mask = np.zeros(len(codes), dtype=bool)
+    mask[np.unique(codes, return_index=True)[1]] = True
+    return mask
+
+
+def _week_rules(week_text: pa.Array, ctx: StageContext) -> list[Rule]:
+    day = pc.strptime(pc.if_else(_is_iso_date(week_text), week_text, None), "%Y-%m-%d", "s", error_is_null=True)
+    day = day.cast(pa.date32())
+    friday = pc.equal(pc.day_of_week(day), 4)
+    expected = ctx.week.isoformat()
+    return [
+        (RejectCode.PARSE_ERROR, pc.is_null(day), quoted("Invalid week_ending: '", week_text)),
+        (
+            RejectCode.PARSE_ERROR,
+            pc.invert(friday),
+            pc.binary_join_element_wise(
+                "week_ending must be a Friday, got ", week_text, " (", pc.strftime(day, "%A"), ")", ""
+            ),
+        ),
+        (
+            RejectCode.PARSE_ERROR,
+            pc.not_equal(day, pa.scalar(ctx.week, pa.date32())),
+            quoted("Week mismatch: file has ", week_text, f", expected {expected}"),
+        ),
+    ]
+
+
+def _is_iso_date(text: pa.Array) -> pa.Array:
+    shaped = pc.fill_null(pc.match_substring_regex(text, _ISO_DATE), False)
+    parsed = pc.strptime(pc.if_else(shaped, text, None), "%Y-%m-%d", "s", error_is_null=True)
+    return pc.and_(shaped, pc.is_valid(parsed))
+
+
+def _nullify_empty(text: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _undecodable_detail(text: pa.Array) -> pa.Array:
+    return pa.repeat(pa.scalar("Line is not valid UTF-8"), len(text))

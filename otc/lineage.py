@@ -1,0 +1,60 @@
+"""Batches and executions: which run produced what, from which parent."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+
+from otc.tiers import Tier
+
+BACKFILL_PIPELINE = "otc.backfill_range"
+
+
+class ExecutionStatus:
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_execution_id() -> str:
+    return f"exec_{uuid.uuid4().hex}"
+
+
+def batch_id_for(tier: Tier, start: dt.date, end: dt.date, started_at: dt.datetime) -> str:
+    """`backfill_{TIER}_{start}_{end}_{YYYYmmddTHHMMSS}` (the run's start, UTC)."""
+    return f"backfill_{tier.value}_{start.isoformat()}_{end.isoformat()}_{started_at:%Y%m%dT%H%M%S}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """One backfill run; every execution it starts carries its id."""
+
+    batch_id: str
+    execution_id: str  # the backfill's own execution, parent of ingest and rolling
+    started_at: dt.datetime
+
+
+@dataclasses.dataclass
+class Execution:
+    execution_id: str
+    pipeline_name: str
+    params: dict[str, Any]
+    parent_execution_id: str | None
+    batch_id: str
+    status: str
+    started_at: str
+    finished_at: str | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Execution":
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})

@@ -1,0 +1,75 @@
+"""`manifest.json`: one entry per tier-week, assembled from the stage records on disk.
+
+Each stage writes only its own record, so parallel tasks never race on one file; this
+module folds them into the manifest in a single step at the end of a run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from otc.layout import MANIFEST_STAGES, Layout, Stage
+from otc.lineage import ExecutionStatus
+from otc.store import read_json, write_json
+
+_CHAIN = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE, Stage.ROLLING, Stage.SNAPSHOT)
+
+
+def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None = None) -> dict[str, Any]:
+    """The manifest row of one tier-week from its stage records."""
+    ingest = records.get(Stage.INGEST, {})
+    source = ingest.get("source", {})
+    ingest_counts = ingest.get("counts", {})
+    normalize_counts = records.get(Stage.NORMALIZE, {}).get("counts", {})
+    reached = "PENDING"
+    for stage in _CHAIN:
+        record = records.get(stage)
+        if record is None or record["execution"]["status"] != ExecutionStatus.COMPLETED:
+            if stage in (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE):
+                break
+            continue
+        reached = max(reached, stage.reached, key=MANIFEST_STAGES.index)
+    executions = [r["execution"] for r in records.values()]
+    latest = max(executions, key=lambda e: e["finished_at"] or "")
+    first = records.get(Stage.INGEST, next(iter(records.values())))["execution"]
+    return {
+        "week_ending": next(iter(records.values()))["week_ending"],
+        "tier": next(iter(records.values()))["tier"],
+        "source_type": source.get("source_type"),
+        "source_locator": source.get("source_locator"),
+        "source_sha256": source.get("source_sha256"),
+        "source_bytes": source.get("source_bytes"),
+        "row_count_raw": ingest_counts.get("raw", 0),
+        "row_count_parsed": ingest_counts.get("parsed", 0),
+        "row_count_inserted": ingest_counts.get("inserted", 0),
+        "row_count_normalized": normalize_counts.get("accepted", 0),
+        "row_count_rejected": ingest_counts.get("rejected", 0) + normalize_counts.get("rejected", 0),
+        "stage": reached,
+        "execution_id": latest["execution_id"],
+        "batch_id": latest["batch_id"],
+        "created_at": created_at or first["started_at"],
+        "updated_at": latest["finished_at"],
+    }
+
+
+def load_records(layout: Layout) -> dict[tuple[str, str], dict[Stage, dict[str, Any]]]:
+    """Every stage record under the build directory, by (tier, week_ending)."""
+    by_week: dict[tuple[str, str], dict[Stage, dict[str, Any]]] = defaultdict(dict)
+    for path in layout.record_files():
+        record = read_json(path)
+        by_week[(record["tier"], record["week_ending"])][Stage(record["stage"])] = record
+    return by_week
+
+
+def write_manifest(layout: Layout) -> list[dict[str, Any]]:
+    """Rebuild manifest.json from the records; rewrite it only when its content changes."""
+    previous = {}
+    if layout.manifest_file.exists():
+        previous = {(e["tier"], e["week_ending"]): e["created_at"] for e in read_json(layout.manifest_file)}
+    entries = [
+        manifest_entry(records, previous.get(key))
+        for key, records in sorted(load_records(layout).items())
+    ]
+    write_json(entries, layout.manifest_file)
+    return entries

@@ -1,0 +1,150 @@
+"""Normalize (`otc.normalize_week`): accept or reject each raw record by the first failing rule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from otc.context import StageContext
+from otc.exact import round_ratio
+from otc.ingest import reject_rows
+from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted
+from otc.schemas import AVG_TRADE_SIZE, Table, conform
+
+SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,9}$"
+MPID_PATTERN = r"^[A-Z0-9]{4}$"
+
+
+class Status:
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizeResult:
+    venue_volume: pa.Table
+    normalization_map: pa.Table
+    rejects: pa.Table
+
+    @property
+    def accepted(self) -> int:
+        return self.venue_volume.num_rows
+
+    @property
+    def rejected(self) -> int:
+        return self.rejects.num_rows
+
+
+def normalize(
+    raw: pa.Table, ctx: StageContext, source_locator: str, reject_zero_volume: bool = False
+) -> NormalizeResult:
+    """Every raw record, in file order, becomes ACCEPTED or REJECTED (SPEC section 3)."""
+    raw = raw.sort_by([("source_line_number", "ascending")])
+    n = raw.num_rows
+    column = _columns(raw)
+    symbol = pc.utf8_upper(pc.utf8_trim_whitespace(column["symbol"]))
+    mpid = pc.utf8_upper(pc.utf8_trim_whitespace(column["mpid"]))
+    shares, trades, line_number = column["total_shares"], column["total_trades"], column["source_line_number"]
+    rules: list[Rule] = [
+        (RejectCode.INVALID_SYMBOL, pc.invert(pc.match_substring_regex(symbol, SYMBOL_PATTERN)),
+         quoted("symbol='", column["symbol"])),
+        (RejectCode.INVALID_MPID, pc.invert(pc.match_substring_regex(mpid, MPID_PATTERN)),
+         quoted("mpid='", column["mpid"])),
+        (RejectCode.NEGATIVE_VOLUME, pc.less(shares, 0), _assignment("total_shares", shares)),
+        (RejectCode.NEGATIVE_TRADES, pc.less(trades, 0), _assignment("total_trades", trades)),
+    ]
+    if reject_zero_volume:
+        rules.append((RejectCode.ZERO_VOLUME, pc.equal(shares, 0), _assignment("total_shares", shares)))
+    code, detail = first_failure(rules, n)
+    code, detail = _duplicate_keys(code, detail, symbol, mpid, line_number)
+    accepted = pc.is_null(code)
+    rejected = pc.invert(accepted)
+    hashes = column["record_hash"]
+
+    norm_map = pa.table({
+        **ctx.key_columns(n),
+        "raw_record_hash": hashes,
+        "symbol": pc.if_else(accepted, symbol, pa.scalar(None, pa.string())),
+        "mpid": pc.if_else(accepted, mpid, pa.scalar(None, pa.string())),
+        "status": pc.if_else(accepted, Status.ACCEPTED, Status.REJECTED),
+        "reject_reason": code,
+        "reject_detail": detail,
+        "created_at": ctx.timestamp(n),
+    })
+    kept = int(pc.sum(accepted.cast(pa.int64())).as_py() or 0)
+    good_shares, good_trades = shares.filter(accepted), trades.filter(accepted)
+    venue_volume = pa.table({
+        **ctx.key_columns(kept),
+        "symbol": symbol.filter(accepted),
+        "mpid": mpid.filter(accepted),
+        "total_shares": good_shares,
+        "total_trades": good_trades,
+        "avg_trade_size": round_ratio(good_shares, good_trades, AVG_TRADE_SIZE),
+        "raw_record_hash": hashes.filter(accepted),
+        "normalized_at": ctx.timestamp(kept),
+    }).sort_by([("symbol", "ascending"), ("mpid", "ascending")])
+    rejects = reject_rows(
+        ctx, RejectStage.NORMALIZE, source_locator,
+        code.filter(rejected), detail.filter(rejected),
+        line_number.filter(rejected),
+        _raw_line(column, ctx).filter(rejected),
+        hashes.filter(rejected),
+    )
+    return NormalizeResult(
+        conform(venue_volume, Table.VENUE_VOLUME),
+        conform(norm_map, Table.NORMALIZATION_MAP),
+        rejects,
+    )
+
+
+def _duplicate_keys(
+    code: pa.Array, detail: pa.Array, symbol: pa.Array, mpid: pa.Array, line_number: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    """Reject the second and later records of a (symbol, mpid) among those still accepted."""
+    still_ok = pc.is_null(code).to_numpy(zero_copy_only=False)
+    if not still_ok.any():
+        return code, detail
+    keys = pc.binary_join_element_wise(symbol, mpid, "|").filter(pa.array(still_ok))
+    codes = pc.dictionary_encode(keys).indices.to_numpy()
+    uniques, first_pos = np.unique(codes, return_index=True)
+    if len(uniques) == len(codes):
+        return code, detail
+    rows = np.flatnonzero(still_ok)
+    first_row_of_key = rows[first_pos[np.searchsorted(uniques, codes)]]
+    duplicate = np.zeros(len(still_ok), dtype=bool)
+    duplicate[rows] = first_row_of_key != rows
+    first_line = pc.take(line_number, pa.array(_scatter(first_row_of_key, rows, len(still_ok))))
+    dup_detail = pc.binary_join_element_wise(
+        "symbol=", symbol, " mpid=", mpid, " already accepted at line ", first_line.cast(pa.string()), ""
+    )
+    dup = pa.array(duplicate)
+    return (
+        pc.if_else(dup, pa.scalar(RejectCode.DUPLICATE_KEY.value), code),
+        pc.if_else(dup, dup_detail, detail),
+    )
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, dtype=np.int64)
+    out[rows] = values
+    return out
+
+
+def _assignment(name: str, values: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(f"{name}=", values.cast(pa.string()), "")
+
+
+def _columns(table: pa.Table) -> dict[str, pa.Array]:
+    return {name: table.column(name).combine_chunks() for name in table.column_names}
+
+
+def _raw_line(column: dict[str, pa.Array], ctx: StageContext) -> pa.Array:
+    """The record as a fixture-format line, so a NORMALIZE reject shows what was read."""
+    return pc.binary_join_element_wise(
+        ctx.week.isoformat(), ctx.tier.value, column["symbol"], column["mpid"],
+        column["total_shares"].cast(pa.string()), column["total_trades"].cast(pa.string()),
+        "|",
+    )

@@ -1,0 +1,79 @@
+"""Research snapshot (`otc.research_snapshot_week`): one row per symbol of the last week."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from otc.context import StageContext
+from otc.exact import round_ratio
+from otc.quality import CheckStatus
+from otc.schemas import SHARE_PCT, SNAPSHOT_VERSION, Table, conform
+
+
+def research_snapshot(
+    summary: pa.Table,
+    venue_volume: pa.Table,
+    rolling: pa.Table | None,
+    checks: pa.Table,
+    ctx: StageContext,
+) -> pa.Table:
+    """Week W's symbol totals, top venue, rolling fields (null without rolling), quality status."""
+    n = summary.num_rows
+    table = summary.select(["symbol", "total_volume", "total_trades", "venue_count", "avg_trade_size"])
+    table = table.join(top_venues(venue_volume), "symbol", join_type="left outer")
+    if rolling is not None:
+        table = table.join(
+            rolling.select(["symbol", "avg_6w_volume", "avg_6w_trades", "trend_direction",
+                            "weeks_in_window", "is_complete_window"]),
+            "symbol", join_type="left outer",
+        )
+    table = table.sort_by("symbol")
+
+    def rolling_column(name: str, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:
+        return table[name] if rolling is not None else pa.nulls(n, type_)
+
+    has_rolling = (
+        pc.is_valid(table["weeks_in_window"]) if rolling is not None else pa.repeat(pa.scalar(False), n)
+    )
+    status = CheckStatus.worst(checks["status"].to_pylist()).value
+    snapshot = pa.table({
+        **ctx.key_columns(n),
+        "symbol": table["symbol"],
+        "total_volume": table["total_volume"],
+        "total_trades": table["total_trades"],
+        "venue_count": table["venue_count"],
+        "avg_trade_size": table["avg_trade_size"],
+        "top_venue_mpid": table["top_venue_mpid"],
+        "top_venue_share_pct": round_ratio(
+            pc.fill_null(table["top_venue_shares"], 0), table["total_volume"], SHARE_PCT, multiplier=100
+        ),
+        "rolling_avg_6w_volume": rolling_column("avg_6w_volume", pa.int64()),
+        "rolling_avg_6w_trades": rolling_column("avg_6w_trades", pa.int64()),
+        "rolling_trend_direction": rolling_column("trend_direction", pa.string()),
+        "rolling_weeks_available": rolling_column("weeks_in_window", pa.int64()),
+        "rolling_is_complete": rolling_column("is_complete_window", pa.bool_()),
+        "has_rolling_data": has_rolling,
+        "quality_status": pa.repeat(pa.scalar(status), n),
+        "snapshot_version": pa.repeat(pa.scalar(SNAPSHOT_VERSION), n),
+        "created_at": ctx.timestamp(n),
+    })
+    return conform(snapshot, Table.RESEARCH_SNAPSHOT)
+
+
+def top_venues(venue_volume: pa.Table) -> pa.Table:
+    """Per symbol, the MPID with the most shares (ties to the smallest MPID) and its shares."""
+    ranked = venue_volume.select(["symbol", "mpid", "total_shares"]).sort_by(
+        [("symbol", "ascending"), ("total_shares", "descending"), ("mpid", "ascending")]
+    )
+    if ranked.num_rows == 0:
+        return pa.table({"symbol": pa.array([], pa.string()), "top_venue_mpid": pa.array([], pa.string()),
+                         "top_venue_shares": pa.array([], pa.int64())})
+    codes = pc.dictionary_encode(ranked["symbol"].combine_chunks()).indices.to_numpy()
+    firsts = pa.array(np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]))
+    return pa.table({
+        "symbol": ranked["symbol"].take(firsts),
+        "top_venue_mpid": ranked["mpid"].take(firsts),
+        "top_venue_shares": ranked["total_shares"].take(firsts),
+    })

@@ -1,0 +1,148 @@
+"""Source files: bytes to numbered lines to text fields, detecting the format from the header.
+
+Everything stays text here, so that a bad value becomes a reject with its line number
+rather than an exception; typed parsing is the ingest stage's job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from otc.errors import SourceError
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SourceFormat(str, enum.Enum):
+    """A source layout: its header and the canonical name of each of its fields."""
+
+    FIXTURE = "fixture"
+    FINRA = "finra"
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return _HEADERS[self]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return _FIELDS[self]
+
+
+_HEADERS = {
+    SourceFormat.FIXTURE: ("WeekEnding", "Tier", "Symbol", "MPID", "TotalShares", "TotalTrades"),
+    SourceFormat.FINRA: (
+        "tierDescription", "issueSymbolIdentifier", "issueName", "marketParticipantName",
+        "MPID", "totalWeeklyShareQuantity", "totalWeeklyTradeCount", "lastUpdateDate",
+    ),
+}
+_FIELDS = {
+    SourceFormat.FIXTURE: ("week_ending", "tier", "symbol", "mpid", "total_shares", "total_trades"),
+    SourceFormat.FINRA: (
+        "tier", "symbol", "issue_name", "market_participant_name", "mpid",
+        "total_shares", "total_trades", "source_last_update_date",
+    ),
+}
+_DATA_FIRST_FIELD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    """A source file's bytes and identity, as recorded in the manifest."""
+
+    locator: str
+    data: bytes
+    sha256: str
+    size: int
+
+
+def read_source(path: Path) -> SourceFile:
+    """Read a whole source file; OS errors become one-line SourceErrors."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise SourceError(f"Source path is a directory, not a file: {path}") from None
+    except FileNotFoundError:
+        raise SourceError(f"Source file not found: {path}") from None
+    except OSError as exc:
+        raise SourceError(f"Cannot read source file {path}: {exc.strerror or exc}") from None
+    return SourceFile(str(path), data, hashlib.sha256(data).hexdigest(), len(data))
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLines:
+    """The non-blank lines of a file, in order, with their 1-based physical line numbers."""
+
+    line_number: pa.Array  # int64
+    text: pa.Array  # string, line end removed; undecodable bytes shown as U+FFFD
+    decodable: pa.Array  # bool
+
+
+def split_lines(data: bytes) -> SourceLines:
+    """Split on LF (CRLF tolerated, BOM dropped) and drop blank lines, keeping line numbers."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    pieces = pc.list_flatten(pc.split_pattern(pa.array([data], pa.large_binary()), b"\n"))
+    try:
+        text = pieces.cast(pa.large_string())
+        decodable = pa.repeat(pa.scalar(True), len(text))
+    except pa.ArrowInvalid:  # rare: decode line by line to find the bad ones
+        text, decodable = _decode_each(pieces)
+    text = pc.utf8_rtrim(text, characters="\r").cast(pa.string())
+    line_number = pa.array(np.arange(1, len(text) + 1, dtype=np.int64))
+    keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
+    return SourceLines(
+        line_number=line_number.filter(keep),
+        text=text.filter(keep),
+        decodable=decodable.filter(keep),
+    )
+
+
+def _decode_each(pieces: pa.Array) -> tuple[pa.Array, pa.Array]:
+    texts, ok = [], []
+    for raw in pieces.to_pylist():
+        try:
+            texts.append(raw.decode("utf-8"))
+            ok.append(True)
+        except UnicodeDecodeError:
+            texts.append(raw.decode("utf-8", errors="replace"))
+            ok.append(False)
+    return pa.array(texts, pa.large_string()), pa.array(ok, pa.bool_())
+
+
+def detect_format(lines: SourceLines, locator: str) -> tuple[SourceFormat, bool]:
+    """The file's format, and whether its first line is a header (to be skipped)."""
+    if len(lines.text) == 0:
+        raise SourceError(f"Source file is empty: {locator}")
+    first = lines.text[0].as_py()
+    fields = [f.strip() for f in first.split("|")]
+    for fmt in SourceFormat:
+        if [f.lower() for f in fields] == [h.lower() for h in fmt.header]:
+            return fmt, True
+    if lines.decodable[0].as_py() and len(fields) == 6 and _DATA_FIRST_FIELD.match(fields[0]):
+        return SourceFormat.FIXTURE, False
+    expected = " or ".join(f"{'|'.join(f.header)!r} ({f.value})" for f in SourceFormat)
+    raise SourceError(
+        f"Unrecognised header in {locator}: expected {expected}, got {first[:200]!r}"
+    )
+
+
+def split_fields(text: pa.Array, fmt: SourceFormat) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """Pipe-split each line: its field count, and each field trimmed (null where the count is wrong)."""
+    parts = pc.split_pattern(text, "|")
+    count = pc.list_value_length(parts).cast(pa.int64())
+    shaped = pc.equal(count, len(fmt.fields))
+    # list_element needs every list long enough: pad misshaped rows with an empty list of nulls
+    padded = pc.if_else(shaped, parts, pa.scalar([None] * len(fmt.fields), parts.type))
+    fields = {
+        name: pc.utf8_trim_whitespace(pc.list_element(padded, i))
+        for i, name in enumerate(fmt.fields)
+    }
+    return count, fields

@@ -1,0 +1,62 @@
+"""Reading and writing outputs; every write is atomic (temporary file, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from otc.schemas import Table
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write Parquet so that a reader sees the old file or the new one, never half of one."""
+    with _atomic(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_table(path: Path, table: Table) -> pa.Table:
+    return pq.read_table(path, schema=table.schema)
+
+
+def write_json(data: Any, path: Path) -> bool:
+    """Write JSON atomically; leave the file untouched (return False) when the content is the same."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return True
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class _atomic:
+    """A temporary path beside `path` (hidden, so no reader globs it) renamed over it on success."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            with open(self.tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.tmp, self.path)
+        else:
+            Path(self.tmp).unlink(missing_ok=True)

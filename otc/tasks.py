@@ -1,0 +1,229 @@
+"""doit wiring: the backfill as file-target tasks. Task functions only declare; `steps` works."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from otc import steps
+from otc.batch import BatchPlan, finish_batch, summary_block
+from otc.errors import ParameterError
+from otc.layout import Layout, Stage
+from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
+from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
+from otc.reporting import BackfillReporter
+from otc.schemas import CALCULATION_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
+from otc.weeks import rolling_window
+
+#: Bumped when a stage's rules change: it makes that stage's outputs stale.
+STAGE_VERSIONS = {
+    Stage.INGEST: "v1.0.0",
+    Stage.NORMALIZE: CALCULATION_VERSION,
+    Stage.AGGREGATE: CALCULATION_VERSION,
+    Stage.ROLLING: ROLLING_VERSION,
+    Stage.SNAPSHOT: SNAPSHOT_VERSION,
+}
+BACKFILL_TASK = "backfill"
+
+
+class UserFailure(TaskFailed):
+    """A failure the user caused or must know about: reported as one line, no traceback."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """What one doit invocation is asked to do: a valid backfill, or the reason it is not one."""
+
+    build_dir: Path
+    params: BackfillParams | None
+    problem: str | None
+    batch: Batch | None
+
+    @classmethod
+    def from_vars(cls, get_var: Callable[[str], str | None], today: dt.date | None = None) -> "Build":
+        raw = {name: get_var(name) for name in PARAMETER_NAMES}
+        build_dir = Path(raw.get("build_dir") or DEFAULT_BUILD_DIR)
+        now = utc_now()
+        try:
+            params = parse_backfill_params(raw, today or now.date())
+        except ParameterError as exc:
+            return cls(build_dir, None, str(exc), None)
+        batch = Batch(batch_id_for(params.tier, params.start_week, params.end_week, now),
+                      new_execution_id(), now)
+        return cls(params.build_dir, params, None, batch)
+
+    def doit_config(self) -> dict[str, Any]:
+        """doit's settings; its state lives in the build dir so two build dirs never share it."""
+        layout = Layout(self.build_dir)
+        layout.doit_db.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "default_tasks": [BACKFILL_TASK],
+            "dep_file": str(layout.doit_db),
+            "backend": "sqlite3",
+            "check_file_uptodate": "md5",
+            "reporter": BackfillReporter,
+        }
+
+    def tasks(self) -> Iterator[dict[str, Any]]:
+        if self.params is None or self.batch is None:
+            yield _backfill_task(_fail(self.problem or "invalid parameters"), [], "")
+            return
+        yield from backfill_tasks(self.params, self.batch)
+
+
+def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, Any]]:
+    """Every stage task of the backfill, then the `backfill` task that reports on them."""
+    layout = Layout(params.build_dir)
+    tier = params.tier
+    missing: dict[str, str] = {}
+    building: set[dt.date] = set()
+    names: list[str] = []
+    for stage, doc in _GROUP_DOCS.items():
+        yield {"basename": stage.value, "name": None, "doc": doc}
+    for week in params.weeks:
+        source = params.source_path(week)
+        if not source.is_file():
+            missing[week.isoformat()] = (
+                f"Source path is not a file: {source}" if source.exists() else f"Source file not found: {source}"
+            )
+            continue
+        job = steps.WeekJob(tier, week, layout, source, params.reject_zero_volume)
+        building.add(week)
+        for task in _week_tasks(job, batch, params.force):
+            names.append(f"{task['basename']}:{task['name']}")
+            yield task
+
+    last = params.end_week
+    window = tuple(rolling_window(last))
+    window_job = steps.WindowJob(tier, last, layout, window, with_rolling=not params.skip_rolling)
+    summaries = [w for w in window if w in building or layout.table_file(
+        Table.SYMBOL_SUMMARY, tier, w, Stage.AGGREGATE).exists()]
+    rolling_planned = not params.skip_rolling and bool(summaries)
+    snapshot_planned = not params.skip_snapshot and (
+        last in building or layout.table_file(Table.SYMBOL_SUMMARY, tier, last, Stage.AGGREGATE).exists()
+    )
+    if rolling_planned:
+        task = _rolling_task(window_job, batch, summaries, params.force)
+        names.append(f"{task['basename']}:{task['name']}")
+        yield task
+    if snapshot_planned:
+        task = _snapshot_task(window_job, batch, params.force)
+        names.append(f"{task['basename']}:{task['name']}")
+        yield task
+    plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned)
+    yield _backfill_task((report, [plan]), names, f"{tier.value} {params.start_week}..{params.end_week}")
+
+
+def report(plan: BatchPlan) -> dict[str, Any] | TaskFailed:
+    """Write the batch file and manifest, print the summary block; fail when no week was processed."""
+    outcome = finish_batch(plan)
+    print(summary_block(outcome))
+    if not outcome.succeeded:
+        return UserFailure("Backfill FAILED: no week was processed")
+    return {"status": outcome.status}
+
+
+_GROUP_DOCS = {
+    Stage.INGEST: "Parse a tier-week's source file into otc_raw and INGEST rejects.",
+    Stage.NORMALIZE: "Accept or reject each raw record into otc_venue_volume.",
+    Stage.AGGREGATE: "Summarise a tier-week per symbol and venue, with quality checks.",
+    Stage.ROLLING: "6-week rolling averages and trends for the range's last week.",
+    Stage.SNAPSHOT: "Research snapshot for the range's last week.",
+}
+
+
+def _week_tasks(job: steps.WeekJob, batch: Batch, force: bool) -> Iterator[dict[str, Any]]:
+    layout, tier, week = job.layout, job.tier, job.week
+
+    def outputs(stage: Stage) -> list[str]:
+        files = list(layout.outputs(stage, tier, week).values()) + [layout.record_file(stage, tier, week)]
+        return [str(p) for p in files]
+
+    options = {Stage.NORMALIZE: {"reject_zero_volume": job.reject_zero_volume}}
+    inputs = {
+        Stage.INGEST: [str(job.source_path)],
+        Stage.NORMALIZE: outputs(Stage.INGEST),
+        Stage.AGGREGATE: outputs(Stage.NORMALIZE),
+    }
+    runners = {Stage.INGEST: steps.run_ingest, Stage.NORMALIZE: steps.run_normalize,
+               Stage.AGGREGATE: steps.run_aggregate}
+    for stage, runner in runners.items():
+        yield _stage_task(stage, tier.value, week, (runner, [job, batch]), inputs[stage], outputs(stage),
+                          options.get(stage, {}), force)
+
+
+def _rolling_task(job: steps.WindowJob, batch: Batch, summary_weeks: list[dt.date], force: bool) -> dict[str, Any]:
+    layout = job.layout
+    inputs = []
+    for week in summary_weeks:
+        inputs += [str(layout.table_file(Table.SYMBOL_SUMMARY, job.tier, week, Stage.AGGREGATE)),
+                   str(layout.record_file(Stage.AGGREGATE, job.tier, week))]
+    targets = [str(p) for p in layout.outputs(Stage.ROLLING, job.tier, job.week).values()]
+    targets.append(str(layout.record_file(Stage.ROLLING, job.tier, job.week)))
+    return _stage_task(Stage.ROLLING, job.tier.value, job.week, (steps.run_rolling, [job, batch]),
+                       inputs, targets, {"window": [w.isoformat() for w in job.window]}, force)
+
+
+def _snapshot_task(job: steps.WindowJob, batch: Batch, force: bool) -> dict[str, Any]:
+    layout, tier, week = job.layout, job.tier, job.week
+    inputs = [
+        str(layout.table_file(Table.SYMBOL_SUMMARY, tier, week, Stage.AGGREGATE)),
+        str(layout.table_file(Table.QUALITY_CHECKS, tier, week, Stage.AGGREGATE)),
+        str(layout.table_file(Table.VENUE_VOLUME, tier, week, Stage.NORMALIZE)),
+        str(layout.record_file(Stage.AGGREGATE, tier, week)),
+    ]
+    if job.with_rolling:
+        inputs += [str(p) for p in layout.outputs(Stage.ROLLING, tier, week).values()]
+        inputs.append(str(layout.record_file(Stage.ROLLING, tier, week)))
+    targets = [str(p) for p in layout.outputs(Stage.SNAPSHOT, tier, week).values()]
+    targets.append(str(layout.record_file(Stage.SNAPSHOT, tier, week)))
+    return _stage_task(Stage.SNAPSHOT, tier.value, week, (steps.run_snapshot, [job, batch]),
+                       inputs, targets, {"with_rolling": job.with_rolling}, force)
+
+
+def _stage_task(
+    stage: Stage, tier: str, week: dt.date, action: tuple, file_dep: list[str], targets: list[str],
+    options: dict[str, Any], force: bool,
+) -> dict[str, Any]:
+    # The batch id travels in the action's arguments, never in `uptodate`: a new run of the
+    # same inputs, rules and options is up to date.
+    settings = {"stage": stage.value, "version": STAGE_VERSIONS[stage], "tier": tier,
+                "week_ending": week.isoformat(), **options}
+    uptodate: list[Any] = [config_changed(settings)]
+    if force:
+        uptodate.append(False)
+    return {
+        "basename": stage.value,
+        "name": f"{tier}:{week.isoformat()}",
+        "doc": f"{_GROUP_DOCS[stage]} ({tier} {week.isoformat()})",
+        "actions": [action],
+        "file_dep": file_dep,
+        "targets": targets,
+        "uptodate": uptodate,
+        "clean": True,
+    }
+
+
+def _backfill_task(action: tuple, task_dep: list[str], what: str) -> dict[str, Any]:
+    return {
+        "basename": BACKFILL_TASK,
+        "doc": "Backfill a tier's weeks: ingest, normalize, aggregate, rolling 6w, snapshot"
+        + (f" ({what})" if what else ""),
+        "actions": [action],
+        "task_dep": task_dep,
+        "uptodate": [False],
+        "verbosity": 2,
+    }
+
+
+def _fail(message: str) -> tuple:
+    return (_return_failure, [message])
+
+
+def _return_failure(message: str) -> TaskFailed:
+    return UserFailure(message)
