@@ -23,6 +23,7 @@ class BatchPlan:
     missing: dict[str, str]  # week -> why it has no tasks (e.g. "Source file not found: ...")
     rolling_planned: bool
     snapshot_planned: bool
+    unplanned: dict[str, str] = dataclasses.field(default_factory=dict)  # stage -> why it cannot run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +48,13 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     ran, up_to_date, executions = [], [], []
     processed = 0
 
+    def ran_now(record: dict[str, Any]) -> bool:
+        return record.get("backfill_execution_id") == batch.execution_id
+
     def note(record: dict[str, Any], name: str) -> None:
-        execution = record["execution"]
-        if execution["batch_id"] == batch.batch_id:
+        if ran_now(record):
             ran.append(name)
-            executions.append(execution)
+            executions.append(record["execution"])
         else:
             up_to_date.append(name)
 
@@ -71,7 +74,7 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
                 error = error or f"{stage.value} did not run"
                 break
             note(record, f"{stage.value}:{tier}:{key}")
-            outcome["ran" if record["execution"]["batch_id"] == batch.batch_id else "up_to_date"].append(stage.value)
+            outcome["ran" if ran_now(record) else "up_to_date"].append(stage.value)
             if record["execution"]["status"] != ExecutionStatus.COMPLETED:
                 error = error or record["execution"]["error"]
                 continue
@@ -98,6 +101,8 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     last = (tier, params.end_week.isoformat())
     for stage, planned in ((Stage.ROLLING, plan.rolling_planned), (Stage.SNAPSHOT, plan.snapshot_planned)):
         record = records.get(last, {}).get(stage) if planned else None
+        if plan.unplanned.get(stage.value):
+            errors.append(f"{stage.value.capitalize()}: {plan.unplanned[stage.value]}")
         done = record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
         window_outcomes[stage] = {"planned": planned, "completed": done,
                                   "execution_id": record["execution"]["execution_id"] if record else None,

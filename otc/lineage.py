@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from otc.tiers import Tier
 
@@ -25,9 +25,19 @@ def new_execution_id() -> str:
     return f"exec_{uuid.uuid4().hex}"
 
 
-def batch_id_for(tier: Tier, start: dt.date, end: dt.date, started_at: dt.datetime) -> str:
-    """`backfill_{TIER}_{start}_{end}_{YYYYmmddTHHMMSS}` (the run's start, UTC)."""
-    return f"backfill_{tier.value}_{start.isoformat()}_{end.isoformat()}_{started_at:%Y%m%dT%H%M%S}"
+def batch_id_for(
+    tier: Tier, start: dt.date, end: dt.date, started_at: dt.datetime, taken: Callable[[str], bool] = lambda _: False
+) -> str:
+    """`backfill_{TIER}_{start}_{end}_{YYYYmmddTHHMMSS}` (the run's start, UTC).
+
+    Two runs can start within one second: the later one takes the next free second, so a
+    batch id names one run only.
+    """
+    while True:
+        batch_id = f"backfill_{tier.value}_{start.isoformat()}_{end.isoformat()}_{started_at:%Y%m%dT%H%M%S}"
+        if not taken(batch_id):
+            return batch_id
+        started_at += dt.timedelta(seconds=1)
 
 
 @dataclasses.dataclass(frozen=True)

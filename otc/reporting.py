@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from doit.reporter import ConsoleReporter
 
 
@@ -30,6 +32,6 @@ class BackfillReporter(ConsoleReporter):
 
     def add_failure(self, task, fail) -> None:
         if fail.__class__.__name__ == "UserFailure":
-            self.write(f"ERROR: {fail.message}\n")
+            sys.stderr.write(f"ERROR: {fail.message}\n")
             return
         super().add_failure(task, fail)

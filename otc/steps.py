@@ -209,6 +209,7 @@ def _execute(
     )
     record = {
         "stage": stage.value, "tier": tier.value, "week_ending": week.isoformat(),
+        "backfill_execution_id": batch.execution_id,
         "execution": execution.as_dict(), **extra, "counts": outcome.counts,
     }
     write_json(record, layout.record_file(stage, tier, week))

@@ -18,6 +18,7 @@ from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
 from otc.reporting import BackfillReporter
 from otc.schemas import CALCULATION_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
+from otc.tiers import Tier
 from otc.weeks import rolling_window
 
 #: Bumped when a stage's rules change: it makes that stage's outputs stale.
@@ -37,43 +38,52 @@ class UserFailure(TaskFailed):
 
 @dataclasses.dataclass(frozen=True)
 class Build:
-    """What one doit invocation is asked to do: a valid backfill, or the reason it is not one."""
+    """What one doit invocation is asked to do: a valid backfill's tasks, or why there are none."""
 
     build_dir: Path
-    params: BackfillParams | None
-    problem: str | None
-    batch: Batch | None
+    task_dicts: tuple[dict[str, Any], ...]
+    stage_task_names: tuple[str, ...]
+    no_variables: bool = False
 
     @classmethod
     def from_vars(cls, get_var: Callable[[str], str | None], today: dt.date | None = None) -> "Build":
         raw = {name: get_var(name) for name in PARAMETER_NAMES}
-        build_dir = Path(raw.get("build_dir") or DEFAULT_BUILD_DIR)
         now = utc_now()
         try:
             params = parse_backfill_params(raw, today or now.date())
         except ParameterError as exc:
-            return cls(build_dir, None, str(exc), None)
-        batch = Batch(batch_id_for(params.tier, params.start_week, params.end_week, now),
-                      new_execution_id(), now)
-        return cls(params.build_dir, params, None, batch)
+            build_dir = Path(raw.get("build_dir") or DEFAULT_BUILD_DIR)
+            no_variables = all(value is None for value in raw.values())
+            return cls(build_dir, (_backfill_task(_fail(str(exc)), [], ""),), (), no_variables)
+        layout = Layout(params.build_dir)
+        batch_id = batch_id_for(params.tier, params.start_week, params.end_week, now,
+                                taken=lambda b: layout.batch_file(b).exists())
+        batch = Batch(batch_id, new_execution_id(), now)
+        task_dicts = tuple(backfill_tasks(params, batch))
+        names = tuple(f"{t['basename']}:{t['name']}" for t in task_dicts if t.get("name"))
+        return cls(params.build_dir, task_dicts, names)
 
     def doit_config(self) -> dict[str, Any]:
-        """doit's settings; its state lives in the build dir so two build dirs never share it."""
+        """doit's settings; its state lives in the build dir so two build dirs never share it.
+
+        Bare `doit forget` forgets the default tasks: with a backfill's variables, every stage
+        of it; with none, doit cannot know the tasks, so it forgets everything it recorded.
+        """
         layout = Layout(self.build_dir)
         layout.doit_db.parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "default_tasks": [BACKFILL_TASK],
+        config: dict[str, Any] = {
+            "default_tasks": [*self.stage_task_names, BACKFILL_TASK],
             "dep_file": str(layout.doit_db),
             "backend": "sqlite3",
             "check_file_uptodate": "md5",
             "reporter": BackfillReporter,
         }
+        if self.no_variables:
+            config["forget_all"] = True
+        return config
 
     def tasks(self) -> Iterator[dict[str, Any]]:
-        if self.params is None or self.batch is None:
-            yield _backfill_task(_fail(self.problem or "invalid parameters"), [], "")
-            return
-        yield from backfill_tasks(self.params, self.batch)
+        yield from self.task_dicts
 
 
 def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, Any]]:
@@ -81,8 +91,11 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
     layout = Layout(params.build_dir)
     tier = params.tier
     missing: dict[str, str] = {}
-    building: set[dt.date] = set()
+    sources: dict[dt.date, str] = {}
     names: list[str] = []
+    # Options that change results, passed down the chain with the sources so that
+    # `doit list --status` marks every stage a change will re-run, not only the first.
+    options = {"reject_zero_volume": params.reject_zero_volume}
     for stage, doc in _GROUP_DOCS.items():
         yield {"basename": stage.value, "name": None, "doc": doc}
     for week in params.weeks:
@@ -92,30 +105,33 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
                 f"Source path is not a file: {source}" if source.exists() else f"Source file not found: {source}"
             )
             continue
+        sources[week] = str(source)
         job = steps.WeekJob(tier, week, layout, source, params.reject_zero_volume)
-        building.add(week)
-        for task in _week_tasks(job, batch, params.force):
+        for task in _week_tasks(job, batch, options, params.force):
             names.append(f"{task['basename']}:{task['name']}")
             yield task
 
     last = params.end_week
     window = tuple(rolling_window(last))
-    window_job = steps.WindowJob(tier, last, layout, window, with_rolling=not params.skip_rolling)
-    summaries = [w for w in window if w in building or layout.table_file(
-        Table.SYMBOL_SUMMARY, tier, w, Stage.AGGREGATE).exists()]
-    rolling_planned = not params.skip_rolling and bool(summaries)
-    snapshot_planned = not params.skip_snapshot and (
-        last in building or layout.table_file(Table.SYMBOL_SUMMARY, tier, last, Stage.AGGREGATE).exists()
-    )
+    job = steps.WindowJob(tier, last, layout, window, with_rolling=not params.skip_rolling)
+    summary_weeks = [w for w in window if w in sources or _summary(layout, tier, w).exists()]
+    window_sources = [sources[w] for w in window if w in sources]
+    rolling_planned = not params.skip_rolling and bool(summary_weeks)
+    snapshot_planned = not params.skip_snapshot and (last in sources or _summary(layout, tier, last).exists())
+    unplanned = {}
     if rolling_planned:
-        task = _rolling_task(window_job, batch, summaries, params.force)
+        task = _rolling_task(job, batch, summary_weeks, window_sources, options, params.force)
         names.append(f"{task['basename']}:{task['name']}")
         yield task
+    elif not params.skip_rolling:
+        unplanned[Stage.ROLLING.value] = f"no weekly summary in the 6-week window ending {last}"
     if snapshot_planned:
-        task = _snapshot_task(window_job, batch, params.force)
+        task = _snapshot_task(job, batch, window_sources, options, params.force)
         names.append(f"{task['basename']}:{task['name']}")
         yield task
-    plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned)
+    elif not params.skip_snapshot:
+        unplanned[Stage.SNAPSHOT.value] = f"no summary for {last}, the range's last week"
+    plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned, unplanned)
     yield _backfill_task((report, [plan]), names, f"{tier.value} {params.start_week}..{params.end_week}")
 
 
@@ -137,53 +153,63 @@ _GROUP_DOCS = {
 }
 
 
-def _week_tasks(job: steps.WeekJob, batch: Batch, force: bool) -> Iterator[dict[str, Any]]:
+def _week_tasks(
+    job: steps.WeekJob, batch: Batch, options: dict[str, Any], force: bool
+) -> Iterator[dict[str, Any]]:
     layout, tier, week = job.layout, job.tier, job.week
-
-    def outputs(stage: Stage) -> list[str]:
-        files = list(layout.outputs(stage, tier, week).values()) + [layout.record_file(stage, tier, week)]
-        return [str(p) for p in files]
-
-    options = {Stage.NORMALIZE: {"reject_zero_volume": job.reject_zero_volume}}
-    inputs = {
-        Stage.INGEST: [str(job.source_path)],
-        Stage.NORMALIZE: outputs(Stage.INGEST),
-        Stage.AGGREGATE: outputs(Stage.NORMALIZE),
+    source = str(job.source_path)
+    upstream = {
+        Stage.INGEST: [source],
+        Stage.NORMALIZE: [source, *_outputs(layout, Stage.INGEST, tier, week)],
+        Stage.AGGREGATE: [source, *_outputs(layout, Stage.NORMALIZE, tier, week)],
     }
     runners = {Stage.INGEST: steps.run_ingest, Stage.NORMALIZE: steps.run_normalize,
                Stage.AGGREGATE: steps.run_aggregate}
     for stage, runner in runners.items():
-        yield _stage_task(stage, tier.value, week, (runner, [job, batch]), inputs[stage], outputs(stage),
-                          options.get(stage, {}), force)
+        settings = {} if stage is Stage.INGEST else options
+        yield _stage_task(stage, tier.value, week, (runner, [job, batch]), upstream[stage],
+                          _outputs(layout, stage, tier, week), settings, force)
 
 
-def _rolling_task(job: steps.WindowJob, batch: Batch, summary_weeks: list[dt.date], force: bool) -> dict[str, Any]:
-    layout = job.layout
-    inputs = []
+def _rolling_task(
+    job: steps.WindowJob, batch: Batch, summary_weeks: list[dt.date], sources: list[str],
+    options: dict[str, Any], force: bool,
+) -> dict[str, Any]:
+    layout, tier = job.layout, job.tier
+    inputs = list(sources)
     for week in summary_weeks:
-        inputs += [str(layout.table_file(Table.SYMBOL_SUMMARY, job.tier, week, Stage.AGGREGATE)),
-                   str(layout.record_file(Stage.AGGREGATE, job.tier, week))]
-    targets = [str(p) for p in layout.outputs(Stage.ROLLING, job.tier, job.week).values()]
-    targets.append(str(layout.record_file(Stage.ROLLING, job.tier, job.week)))
-    return _stage_task(Stage.ROLLING, job.tier.value, job.week, (steps.run_rolling, [job, batch]),
-                       inputs, targets, {"window": [w.isoformat() for w in job.window]}, force)
+        inputs += [str(_summary(layout, tier, week)), str(layout.record_file(Stage.AGGREGATE, tier, week))]
+    settings = {**options, "window": [w.isoformat() for w in job.window]}
+    return _stage_task(Stage.ROLLING, tier.value, job.week, (steps.run_rolling, [job, batch]),
+                       inputs, _outputs(layout, Stage.ROLLING, tier, job.week), settings, force)
 
 
-def _snapshot_task(job: steps.WindowJob, batch: Batch, force: bool) -> dict[str, Any]:
+def _snapshot_task(
+    job: steps.WindowJob, batch: Batch, sources: list[str], options: dict[str, Any], force: bool
+) -> dict[str, Any]:
     layout, tier, week = job.layout, job.tier, job.week
     inputs = [
-        str(layout.table_file(Table.SYMBOL_SUMMARY, tier, week, Stage.AGGREGATE)),
+        *sources,
+        str(_summary(layout, tier, week)),
         str(layout.table_file(Table.QUALITY_CHECKS, tier, week, Stage.AGGREGATE)),
         str(layout.table_file(Table.VENUE_VOLUME, tier, week, Stage.NORMALIZE)),
         str(layout.record_file(Stage.AGGREGATE, tier, week)),
     ]
     if job.with_rolling:
-        inputs += [str(p) for p in layout.outputs(Stage.ROLLING, tier, week).values()]
-        inputs.append(str(layout.record_file(Stage.ROLLING, tier, week)))
-    targets = [str(p) for p in layout.outputs(Stage.SNAPSHOT, tier, week).values()]
-    targets.append(str(layout.record_file(Stage.SNAPSHOT, tier, week)))
+        inputs += _outputs(layout, Stage.ROLLING, tier, week)
+    settings = {**options, "with_rolling": job.with_rolling}
     return _stage_task(Stage.SNAPSHOT, tier.value, week, (steps.run_snapshot, [job, batch]),
-                       inputs, targets, {"with_rolling": job.with_rolling}, force)
+                       inputs, _outputs(layout, Stage.SNAPSHOT, tier, week), settings, force)
+
+
+def _outputs(layout: Layout, stage: Stage, tier: Tier, week: dt.date) -> list[str]:
+    """A stage's targets: its tables and its record."""
+    files = [*layout.outputs(stage, tier, week).values(), layout.record_file(stage, tier, week)]
+    return [str(p) for p in files]
+
+
+def _summary(layout: Layout, tier: Tier, week: dt.date) -> Path:
+    return layout.table_file(Table.SYMBOL_SUMMARY, tier, week, Stage.AGGREGATE)
 
 
 def _stage_task(
