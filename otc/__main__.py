@@ -1,0 +1,7 @@
+"""`python -m otc` is the `otc` command."""
+
+import sys
+
+from otc.cli import main
+
+sys.exit(main())
