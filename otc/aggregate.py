@@ -100,8 +100,11 @@ def _share_sum_check(share: pa.Array) -> Check:
 def _check_no_overflow(venue_volume: pa.Table) -> None:
     """Sums are int64: refuse a week whose totals could wrap rather than return a wrong number."""
     for name in ("total_shares", "total_trades"):
-        bound = pc.sum(pc.abs(venue_volume[name].cast(pa.float64()))).as_py() or 0.0
-        if bound >= 2**62:
+        try:
+            magnitude = pc.abs_checked(venue_volume[name]).cast(pa.decimal128(38, 0))
+        except pa.ArrowInvalid:  # the one int64 without a positive twin
+            magnitude = None
+        if magnitude is None or (pc.sum(magnitude).as_py() or 0) >= 2**63:
             raise OtcError(f"{name} of the week add up beyond the int64 range; refusing to aggregate")
 
 

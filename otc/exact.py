@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pyarrow as pa
 
+from otc.errors import OtcError
+
 _INT64_MAX = 2**63 - 1
+
+
+class ValueOutOfRange(OtcError, OverflowError):
+    """A rounded value does not fit its column's decimal type."""
 
 
 def round_ratio(
@@ -30,18 +38,24 @@ def round_ratio(
     unscaled = np.where(fast, (2 * magnitude * factor + safe_den) // (2 * safe_den), 0)
     unscaled = np.where(num < 0, -unscaled, unscaled)
     unscaled = np.where(den == 0, 0, unscaled)
+    slow = {}
     for i in np.flatnonzero(~fast & (den != 0)):
         n, d = int(num[i]), int(den[i])
         q = (2 * abs(n) * factor + d) // (2 * d)
-        unscaled[i] = _fit(-q if n < 0 else q, type_)
+        slow[int(i)] = _fit(-q if n < 0 else q, type_)
+    if any(abs(q) > _INT64_MAX for q in slow.values()):  # only wide types get here
+        values = [slow.get(i, int(u)) for i, u in enumerate(unscaled.tolist())]
+        return pa.array([Decimal(v).scaleb(-type_.scale) for v in values], type_)
+    for i, q in slow.items():
+        unscaled[i] = q
     return decimal_from_unscaled(unscaled, type_)
 
 
 def decimal_from_unscaled(unscaled: np.ndarray, type_: pa.Decimal128Type) -> pa.Array:
     """A decimal128 array whose i-th value is `unscaled[i] / 10**scale`, exactly."""
     unscaled = np.ascontiguousarray(unscaled, dtype=np.int64)
-    if unscaled.size and np.max(np.abs(unscaled)) >= 10**type_.precision:
-        raise OverflowError(f"a value does not fit {type_}")
+    if unscaled.size and type_.precision < 19 and np.max(np.abs(unscaled)) >= 10**type_.precision:
+        raise ValueOutOfRange(f"a value does not fit {type_}")
     words = np.empty((unscaled.size, 2), dtype=np.int64)
     words[:, 0] = unscaled  # decimal128 is 128-bit little-endian two's complement
     words[:, 1] = unscaled >> 63
@@ -50,7 +64,7 @@ def decimal_from_unscaled(unscaled: np.ndarray, type_: pa.Decimal128Type) -> pa.
 
 def _fit(value: int, type_: pa.Decimal128Type) -> int:
     if abs(value) >= 10**type_.precision:
-        raise OverflowError(f"a value does not fit {type_}")
+        raise ValueOutOfRange(f"a value does not fit {type_}")
     return value
 
 

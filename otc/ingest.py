@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -45,30 +46,24 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     start = 1 if has_header else 0
     line_number = lines.line_number[start:]
     text = lines.text[start:]
-    decodable = lines.decodable[start:]
 
     count, fields = split_fields(text, fmt)
     shares = parse_int64(fields["total_shares"])
     trades = parse_int64(fields["total_trades"])
-    tier = canonical_tier_labels(fields["tier"])
+    expected_fields = len(fmt.fields)
     rules: list[Rule] = [
-        (RejectCode.PARSE_ERROR, pc.invert(decodable), _undecodable_detail(text)),
-        (
-            RejectCode.PARSE_ERROR,
-            pc.not_equal(count, len(fmt.fields)),
-            pc.binary_join_element_wise(
-                f"Expected {len(fmt.fields)} pipe-delimited fields, got ", count.cast(pa.string()), ""
-            ),
-        ),
-        *(_week_rules(fields["week_ending"], ctx) if fmt is SourceFormat.FIXTURE else []),
-        (RejectCode.PARSE_ERROR, pc.is_null(tier), quoted("Invalid tier: '", fields["tier"])),
-        (
-            RejectCode.PARSE_ERROR,
-            pc.not_equal(tier, ctx.tier.value),
-            quoted("Tier mismatch: file has ", tier, f", expected {ctx.tier.value}"),
-        ),
-        (RejectCode.PARSE_ERROR, pc.is_null(shares), quoted("Invalid total_shares: '", fields["total_shares"])),
-        (RejectCode.PARSE_ERROR, pc.is_null(trades), quoted("Invalid total_trades: '", fields["total_trades"])),
+        (RejectCode.PARSE_ERROR, pc.invert(lines.decodable[start:]),
+         lambda rows: pa.repeat(pa.scalar("Line is not valid UTF-8"), len(rows))),
+        (RejectCode.PARSE_ERROR, pc.not_equal(count, expected_fields),
+         lambda rows: pc.binary_join_element_wise(
+             f"Expected {expected_fields} pipe-delimited fields, got ", pc.take(count, rows).cast(pa.string()), "")),
+    ]
+    if fmt is SourceFormat.FIXTURE:
+        rules.append(_week_rule(fields["week_ending"], ctx))
+    rules += [
+        _tier_rule(fields["tier"], ctx),
+        (RejectCode.PARSE_ERROR, pc.is_null(shares), _invalid("total_shares", fields["total_shares"])),
+        (RejectCode.PARSE_ERROR, pc.is_null(trades), _invalid("total_trades", fields["total_trades"])),
     ]
     last_update = None
     if fmt is SourceFormat.FINRA:
@@ -76,7 +71,7 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
         rules.append((
             RejectCode.PARSE_ERROR,
             pc.and_(pc.is_valid(last_update), pc.invert(_is_iso_date(last_update))),
-            quoted("Invalid lastUpdateDate: '", last_update),
+            _invalid("lastUpdateDate", last_update),
         ))
     code, detail = first_failure(rules, len(text))
     rejected = pc.is_valid(code)
@@ -93,9 +88,12 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     def keep(values: pa.Array) -> pa.Array:
         return values if first is None else values.filter(first)
 
-    def optional(name: str) -> pa.Array:
+    def optional(name: str, type_: pa.DataType = pa.string()) -> pa.Array:
         values = last_update if name == "source_last_update_date" else fields.get(name)
-        return keep(values.filter(parsed)) if values is not None else pa.nulls(inserted, pa.string())
+        if values is None:
+            return pa.nulls(inserted, type_)
+        values = keep(values.filter(parsed))
+        return _iso_dates(values) if type_ == pa.date32() else values
 
     raw = pa.table({
         **ctx.key_columns(inserted),
@@ -107,9 +105,10 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
         "total_trades": keep(good_trades),
         "issue_name": optional("issue_name"),
         "market_participant_name": optional("market_participant_name"),
-        "source_last_update_date": optional("source_last_update_date"),
+        "source_last_update_date": optional("source_last_update_date", pa.date32()),
         "ingested_at": ctx.timestamp(inserted),
     })
+    n_rejected = len(text) - len(hashes)
     rejects = reject_rows(
         ctx,
         RejectStage.INGEST,
@@ -118,12 +117,11 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
         detail.filter(rejected),
         line_number.filter(rejected),
         text.filter(rejected),
-        pa.nulls(pc.sum(rejected.cast(pa.int64())).as_py() or 0, pa.string()),
+        pa.nulls(n_rejected, pa.string()),
     )
-    n_parsed = len(hashes)
     counts = IngestCounts(
-        raw=len(text), parsed=n_parsed, inserted=inserted,
-        rejected=len(text) - n_parsed, skipped=n_parsed - inserted,
+        raw=len(text), parsed=len(hashes), inserted=inserted,
+        rejected=n_rejected, skipped=len(hashes) - inserted,
     )
     return IngestResult(fmt, conform(raw, Table.RAW), rejects, counts)
 
@@ -156,6 +154,12 @@ def reject_rows(
 
 def parse_int64(text: pa.Array) -> pa.Array:
     """Plain decimal integers (optional sign) within int64; null for anything else."""
+    well_formed = pc.fill_null(pc.match_substring_regex(text, r"^-?[0-9]+$"), False)
+    if pc.all(well_formed).as_py():
+        try:  # the common case: one cast; Arrow refuses out-of-range values
+            return text.cast(pa.int64())
+        except pa.ArrowInvalid:
+            pass
     well_formed = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), False)
     negative = pc.starts_with(text, "-")
     digits = pc.replace_substring_regex(text, r"^[+-]?0*", "")
@@ -204,37 +208,62 @@ def first_occurrence(values: pa.Array) -> np.ndarray | None:
     return mask
 
 
-def _week_rules(week_text: pa.Array, ctx: StageContext) -> list[Rule]:
-    day = pc.strptime(pc.if_else(_is_iso_date(week_text), week_text, None), "%Y-%m-%d", "s", error_is_null=True)
-    day = day.cast(pa.date32())
-    friday = pc.equal(pc.day_of_week(day), 4)
+def _week_rule(week_text: pa.Array, ctx: StageContext) -> Rule:
+    """Fixture rows carry their week: an ISO Friday equal to the week being processed."""
     expected = ctx.week.isoformat()
-    return [
-        (RejectCode.PARSE_ERROR, pc.is_null(day), quoted("Invalid week_ending: '", week_text)),
-        (
-            RejectCode.PARSE_ERROR,
-            pc.invert(friday),
-            pc.binary_join_element_wise(
-                "week_ending must be a Friday, got ", week_text, " (", pc.strftime(day, "%A"), ")", ""
-            ),
-        ),
-        (
-            RejectCode.PARSE_ERROR,
-            pc.not_equal(day, pa.scalar(ctx.week, pa.date32())),
-            quoted("Week mismatch: file has ", week_text, f", expected {expected}"),
-        ),
-    ]
+
+    def detail(rows: pa.Array) -> pa.Array:
+        text = pc.take(week_text, rows)
+        day = _iso_dates(text)
+        weekday = pc.day_of_week(day)  # Monday 0 .. Sunday 6
+        days = day.cast(pa.int32()).to_numpy(zero_copy_only=False)
+        offset = (4 - weekday.to_numpy(zero_copy_only=False)) % 7
+        friday = pa.array(np.nan_to_num(days + offset).astype(np.int32), pa.int32()).cast(pa.date32())
+        not_friday = pc.binary_join_element_wise(
+            "week_ending must be a Friday, got ", text, " (", pc.strftime(day, "%A"), "). Nearest Friday: ",
+            pc.strftime(friday, "%Y-%m-%d"), "")
+        mismatch = quoted("Week mismatch: file has ", text, f", expected {expected}")
+        return pc.if_else(pc.is_null(day), quoted("Invalid week_ending: '", text),
+                          pc.if_else(pc.equal(weekday, 4), mismatch, not_friday))
+
+    return RejectCode.PARSE_ERROR, pc.not_equal(week_text, expected), detail
+
+
+def _tier_rule(tier_text: pa.Array, ctx: StageContext) -> Rule:
+    """The row's tier, in any of its accepted spellings, must be the tier being processed."""
+    expected = ctx.tier.value
+    failed = pc.fill_null(pc.not_equal(tier_text, expected), True).to_numpy(zero_copy_only=False).copy()
+    unusual = np.flatnonzero(failed)  # only spellings other than the canonical one need mapping
+    if unusual.size:
+        same = pc.equal(canonical_tier_labels(pc.take(tier_text, unusual)), expected)
+        failed[unusual[pc.fill_null(same, False).to_numpy(zero_copy_only=False)]] = False
+
+    def detail(rows: pa.Array) -> pa.Array:
+        text = pc.take(tier_text, rows)
+        tier = canonical_tier_labels(text)
+        return pc.if_else(pc.is_null(tier), quoted("Invalid tier: '", text),
+                          quoted("Tier mismatch: file has ", tier, f", expected {expected}"))
+
+    return RejectCode.PARSE_ERROR, failed, detail
+
+
+def _invalid(name: str, values: pa.Array) -> Callable[[pa.Array], pa.Array]:
+    return lambda rows: quoted(f"Invalid {name}: '", pc.take(values, rows))
+
+
+def _iso_dates(text: pa.Array) -> pa.Array:
+    """YYYY-MM-DD strings of real calendar days as date32; null for anything else."""
+    shaped = pc.fill_null(pc.match_substring_regex(text, _ISO_DATE), False)
+    parsed = pc.strptime(pc.if_else(shaped, text, None), "%Y-%m-%d", "s", error_is_null=True)
+    day = parsed.cast(pa.date32())
+    # strptime rolls impossible days over (2025-02-30 -> March): keep only exact round trips
+    exact = pc.equal(pc.strftime(parsed, "%Y-%m-%d"), text)
+    return pc.if_else(pc.fill_null(exact, False), day, pa.scalar(None, pa.date32()))
 
 
 def _is_iso_date(text: pa.Array) -> pa.Array:
-    shaped = pc.fill_null(pc.match_substring_regex(text, _ISO_DATE), False)
-    parsed = pc.strptime(pc.if_else(shaped, text, None), "%Y-%m-%d", "s", error_is_null=True)
-    return pc.and_(shaped, pc.is_valid(parsed))
+    return pc.is_valid(_iso_dates(text))
 
 
 def _nullify_empty(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-
-
-def _undecodable_detail(text: pa.Array) -> pa.Array:
-    return pa.repeat(pa.scalar("Line is not valid UTF-8"), len(text))

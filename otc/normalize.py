@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.ingest import reject_rows
-from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted
+from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted
 from otc.schemas import AVG_TRADE_SIZE, Table, conform
 
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,9}$"
@@ -50,16 +50,16 @@ def normalize(
     shares, trades, line_number = column["total_shares"], column["total_trades"], column["source_line_number"]
     rules: list[Rule] = [
         (RejectCode.INVALID_SYMBOL, pc.invert(pc.match_substring_regex(symbol, SYMBOL_PATTERN)),
-         quoted("symbol='", column["symbol"])),
+         lambda rows: quoted("symbol='", pc.take(column["symbol"], rows))),
         (RejectCode.INVALID_MPID, pc.invert(pc.match_substring_regex(mpid, MPID_PATTERN)),
-         quoted("mpid='", column["mpid"])),
+         lambda rows: quoted("mpid='", pc.take(column["mpid"], rows))),
         (RejectCode.NEGATIVE_VOLUME, pc.less(shares, 0), _assignment("total_shares", shares)),
         (RejectCode.NEGATIVE_TRADES, pc.less(trades, 0), _assignment("total_trades", trades)),
     ]
     if reject_zero_volume:
         rules.append((RejectCode.ZERO_VOLUME, pc.equal(shares, 0), _assignment("total_shares", shares)))
+    rules.append(_duplicate_key_rule(rules, symbol, mpid, line_number))
     code, detail = first_failure(rules, n)
-    code, detail = _duplicate_keys(code, detail, symbol, mpid, line_number)
     accepted = pc.is_null(code)
     rejected = pc.invert(accepted)
     hashes = column["record_hash"]
@@ -100,41 +100,34 @@ def normalize(
     )
 
 
-def _duplicate_keys(
-    code: pa.Array, detail: pa.Array, symbol: pa.Array, mpid: pa.Array, line_number: pa.Array
-) -> tuple[pa.Array, pa.Array]:
-    """Reject the second and later records of a (symbol, mpid) among those still accepted."""
-    still_ok = pc.is_null(code).to_numpy(zero_copy_only=False)
-    if not still_ok.any():
-        return code, detail
-    keys = pc.binary_join_element_wise(symbol, mpid, "|").filter(pa.array(still_ok))
-    codes = pc.dictionary_encode(keys).indices.to_numpy()
-    uniques, first_pos = np.unique(codes, return_index=True)
-    if len(uniques) == len(codes):
-        return code, detail
-    rows = np.flatnonzero(still_ok)
-    first_row_of_key = rows[first_pos[np.searchsorted(uniques, codes)]]
-    duplicate = np.zeros(len(still_ok), dtype=bool)
-    duplicate[rows] = first_row_of_key != rows
-    first_line = pc.take(line_number, pa.array(_scatter(first_row_of_key, rows, len(still_ok))))
-    dup_detail = pc.binary_join_element_wise(
-        "symbol=", symbol, " mpid=", mpid, " already accepted at line ", first_line.cast(pa.string()), ""
-    )
-    dup = pa.array(duplicate)
-    return (
-        pc.if_else(dup, pa.scalar(RejectCode.DUPLICATE_KEY.value), code),
-        pc.if_else(dup, dup_detail, detail),
-    )
+def _duplicate_key_rule(
+    earlier: list[Rule], symbol: pa.Array, mpid: pa.Array, line_number: pa.Array
+) -> Rule:
+    """DUPLICATE_KEY: among records no earlier rule rejects, each (symbol, mpid) after its first."""
+    passed = np.ones(len(symbol), dtype=bool)
+    for _, failed, _ in earlier:
+        passed &= ~pc.fill_null(failed, False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(passed)
+    first_row = np.arange(len(symbol))
+    if rows.size:
+        keys = pc.binary_join_element_wise(symbol, mpid, "|").filter(pa.array(passed))
+        codes = pc.dictionary_encode(keys).indices.to_numpy()
+        uniques, first_pos = np.unique(codes, return_index=True)
+        first_row[rows] = rows[first_pos[np.searchsorted(uniques, codes)]]
+    duplicate = first_row != np.arange(len(symbol))
+
+    def detail(dups: pa.Array) -> pa.Array:
+        first_line = pc.take(line_number, pa.array(first_row[dups.to_numpy()]))
+        return pc.binary_join_element_wise(
+            "symbol=", pc.take(symbol, dups), " mpid=", pc.take(mpid, dups),
+            " already accepted at line ", first_line.cast(pa.string()), "",
+        )
+
+    return RejectCode.DUPLICATE_KEY, duplicate, detail
 
 
-def _scatter(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
-    out = np.zeros(length, dtype=np.int64)
-    out[rows] = values
-    return out
-
-
-def _assignment(name: str, values: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise(f"{name}=", values.cast(pa.string()), "")
+def _assignment(name: str, values: pa.Array) -> Detail:
+    return lambda rows: pc.binary_join_element_wise(f"{name}=", pc.take(values, rows).cast(pa.string()), "")
 
 
 def _columns(table: pa.Table) -> dict[str, pa.Array]:

@@ -105,10 +105,13 @@ def _week_list(given: Mapping[str, str], today: dt.date) -> tuple[list[dt.date],
         raise ParameterError("Specify either weeks_back OR start_week and end_week, not both")
     if has_back:
         text = given["weeks_back"].strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise ParameterError("weeks_back must be a positive integer")
         as_of = _iso_date(given["as_of"], "as_of") if "as_of" in given else today
-        return weeks.weeks_back(int(text), as_of), int(text), as_of
+        try:
+            return weeks.weeks_back(int(text), as_of), int(text), as_of
+        except OverflowError:
+            raise ParameterError(f"weeks_back={text} with as_of={as_of} leaves the calendar's range") from None
     if "as_of" in given:
         raise ParameterError("as_of only applies with weeks_back")
     if "start_week" in given and "end_week" in given:

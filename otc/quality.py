@@ -69,4 +69,4 @@ def zero_count_check(name: str, category: CheckCategory, count: int, what: str) 
 def positive_count_check(name: str, count: int, what: str) -> Check:
     """COMPLETENESS: FAIL when there is nothing."""
     status = CheckStatus.PASS if count > 0 else CheckStatus.FAIL
-    return Check(name, CheckCategory.COMPLETENESS, status, str(count), "> 0", None, f"{count} {what}")
+    return Check(name, CheckCategory.COMPLETENESS, status, str(count), "> 0", "0", f"{count} {what}")

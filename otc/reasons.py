@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,20 +25,41 @@ class RejectStage(str, enum.Enum):
     NORMALIZE = "NORMALIZE"
 
 
-Rule = tuple[RejectCode, pa.Array, pa.Array]  # code, failed (bool), detail (string)
+#: Builds the detail text of the rows (given by their indices) that failed a rule.
+Detail = Callable[[pa.Array], pa.Array]
+Rule = tuple[RejectCode, pa.Array | np.ndarray, Detail]  # code, failed mask, detail
 
 
 def first_failure(rules: Sequence[Rule], length: int) -> tuple[pa.Array, pa.Array]:
-    """Per row, the code and detail of the first rule that failed; nulls where none did."""
-    code = pa.nulls(length, pa.string())
-    detail = pa.nulls(length, pa.string())
-    for rule_code, failed, rule_detail in reversed(rules):
-        failed = pc.fill_null(failed, False)
-        code = pc.if_else(failed, pa.scalar(rule_code.value), code)
-        detail = pc.if_else(failed, rule_detail, detail)
-    return code, detail
+    """Per row, the code and detail of the first rule that failed; nulls where none did.
+
+    Details are built only for the rows a rule rejects, so clean rows cost one mask each.
+    """
+    winner = np.full(length, -1, dtype=np.int64)
+    for i, (_, failed, _) in enumerate(rules):
+        winner[(winner < 0) & _mask(failed)] = i
+    if not np.any(winner >= 0):
+        return pa.nulls(length, pa.string()), pa.nulls(length, pa.string())
+    codes = pa.array([code.value for code, _, _ in rules], pa.string())
+    code = pc.take(codes, pa.array(winner, mask=winner < 0))
+    pieces, order = [], []
+    for i, (_, _, detail) in enumerate(rules):
+        rows = np.flatnonzero(winner == i)
+        if rows.size:
+            pieces.append(detail(pa.array(rows)).cast(pa.string()))
+            order.append(rows)
+    details = pa.concat_arrays(pieces)
+    position = np.full(length, -1, dtype=np.int64)
+    position[np.concatenate(order)] = np.arange(len(details))
+    return code, pc.take(details, pa.array(position, mask=position < 0))
 
 
 def quoted(prefix: str, values: pa.Array, suffix: str = "'") -> pa.Array:
     """`prefix + value + suffix` per row, e.g. "Invalid total_shares: 'x'"."""
     return pc.binary_join_element_wise(prefix, pc.fill_null(values, ""), suffix, "")
+
+
+def _mask(failed: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    if isinstance(failed, np.ndarray):
+        return failed.astype(bool, copy=False)
+    return pc.fill_null(failed, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)

@@ -3,14 +3,51 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from doit.exceptions import InvalidTask
 from doit.reporter import ConsoleReporter
+
+from otc.layout import Layout
+from otc.runlock import BuildDirBusy, RunLock, sweep_temporary_files
 
 
 class BackfillReporter(ConsoleReporter):
-    """doit's console reporter, quieter: up-to-date stages are counted (listed with `-v 2`)."""
+    """doit's console reporter, quieter: up-to-date stages are counted (listed with `-v 2`).
+
+    It also opens and closes the run: before any task executes it takes the build
+    directory's lock (so two runs never meet) and removes temporary files a killed run
+    left; doit calls `initialize` only for commands that execute tasks.
+    """
 
     desc = "one line per stage executed; up-to-date stages listed only with -v 2"
+
+    def __init__(self, outstream, options):
+        super().__init__(outstream, options)
+        self.locks: list[RunLock] = []
+        self.user_errors: list[str] = []
+
+    def initialize(self, tasks, selected_tasks) -> None:
+        build_dirs = sorted({t.meta["build_dir"] for t in tasks.values() if t.meta and "build_dir" in t.meta})
+        for build_dir in build_dirs:
+            lock = RunLock(Layout(Path(build_dir)).lock_file)
+            try:
+                lock.acquire()
+            except BuildDirBusy as exc:
+                raise InvalidTask(str(exc)) from None
+            self.locks.append(lock)
+            sweep_temporary_files(Path(build_dir))
+
+    def runtime_error(self, msg) -> None:
+        self.user_errors.append(msg)
+
+    def complete_run(self) -> None:
+        for message in self.user_errors:
+            sys.stderr.write(f"ERROR: {message}\n")
+        self.user_errors.clear()
+        super().complete_run()
+        for lock in self.locks:
+            lock.release()
 
     def execute_task(self, task) -> None:
         pass

@@ -93,7 +93,7 @@ def rolling_checks(rolling: pa.Table) -> list[Check]:
         Check(
             "rolling_window_complete", CheckCategory.COMPLETENESS,
             CheckStatus.PASS if enough else CheckStatus.WARN,
-            f"{complete}/{total} ({share}%)", ">= 50%", None,
+            f"{complete}/{total} ({share}%)", ">= 50%", "0",
             f"{complete} of {total} symbols have all {WINDOW_WEEKS} weeks",
         ),
         Check(

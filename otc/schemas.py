@@ -54,7 +54,7 @@ SCHEMAS: dict[Table, pa.Schema] = {
         ("total_trades", pa.int64()),
         ("issue_name", pa.string()),
         ("market_participant_name", pa.string()),
-        ("source_last_update_date", pa.string()),
+        ("source_last_update_date", pa.date32()),
         ("ingested_at", TIMESTAMP),
     ),
     Table.REJECTS: _table(

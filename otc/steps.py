@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from otc import failpoints
 from otc.aggregate import aggregate
 from otc.context import StageContext
 from otc.errors import OtcError
@@ -182,6 +183,7 @@ def _execute(
     stage: Stage, tier: Tier, week: dt.date, layout: Layout, batch: Batch,
     parent_id: str | None, params: dict[str, Any], body: Body,
 ) -> dict[str, Any]:
+    failpoints.reach(f"{stage.value}:{tier.value}:{week.isoformat()}")
     started = utc_now()
     clock = time.perf_counter()
     ctx = StageContext(tier, week, new_execution_id(), batch.batch_id, started)

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from otc import failpoints
 from otc.schemas import Table
 
 
@@ -57,6 +58,7 @@ class _atomic:
         if exc_type is None:
             with open(self.tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            failpoints.reach(f"write:{self.path}")
             os.replace(self.tmp, self.path)
         else:
             Path(self.tmp).unlink(missing_ok=True)

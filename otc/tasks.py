@@ -132,7 +132,8 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
     elif not params.skip_snapshot:
         unplanned[Stage.SNAPSHOT.value] = f"no summary for {last}, the range's last week"
     plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned, unplanned)
-    yield _backfill_task((report, [plan]), names, f"{tier.value} {params.start_week}..{params.end_week}")
+    yield _backfill_task((report, [plan]), names, f"{tier.value} {params.start_week}..{params.end_week}",
+                         params.build_dir)
 
 
 def report(plan: BatchPlan) -> dict[str, Any] | TaskFailed:
@@ -216,6 +217,7 @@ def _stage_task(
     stage: Stage, tier: str, week: dt.date, action: tuple, file_dep: list[str], targets: list[str],
     options: dict[str, Any], force: bool,
 ) -> dict[str, Any]:
+    build_dir = str(action[1][0].layout.build_dir)
     # The batch id travels in the action's arguments, never in `uptodate`: a new run of the
     # same inputs, rules and options is up to date.
     settings = {"stage": stage.value, "version": STAGE_VERSIONS[stage], "tier": tier,
@@ -232,10 +234,11 @@ def _stage_task(
         "targets": targets,
         "uptodate": uptodate,
         "clean": True,
+        "meta": {"build_dir": build_dir},
     }
 
 
-def _backfill_task(action: tuple, task_dep: list[str], what: str) -> dict[str, Any]:
+def _backfill_task(action: tuple, task_dep: list[str], what: str, build_dir: Path | None = None) -> dict[str, Any]:
     return {
         "basename": BACKFILL_TASK,
         "doc": "Backfill a tier's weeks: ingest, normalize, aggregate, rolling 6w, snapshot"
@@ -244,6 +247,7 @@ def _backfill_task(action: tuple, task_dep: list[str], what: str) -> dict[str, A
         "task_dep": task_dep,
         "uptodate": [False],
         "verbosity": 2,
+        "meta": {"build_dir": str(build_dir)} if build_dir else {},
     }
 
 

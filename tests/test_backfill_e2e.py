@@ -25,11 +25,11 @@ def _week_and_window(week: str) -> list[str]:
 
 
 def _files(build: Path) -> dict[str, tuple[int, bytes]]:
-    """Every output file with its mtime and content, doit's own db and batch files aside."""
+    """Every output file with its mtime and content; doit's db, the run lock and batch files aside."""
     return {
         str(p.relative_to(build)): (p.stat().st_mtime_ns, p.read_bytes())
         for p in sorted(build.rglob("*"))
-        if p.is_file() and not p.name.startswith(".doit.db") and "batches" not in p.parts
+        if p.is_file() and not p.name.startswith((".doit.db", ".lock")) and "batches" not in p.parts
     }
 
 
