@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,10 +25,25 @@ def make_project(root: Path, weeks: list[str] = FIXTURE_WEEKS) -> Path:
     return root
 
 
-def doit(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
+
+
+def table_contents(build: Path) -> dict[str, list[dict]]:
+    """Every output table's rows, lineage ids and timestamps left out, in a stable order."""
+    import pyarrow.dataset as ds
+
+    lineage = {"execution_id", "batch_id", "ingested_at", "created_at", "normalized_at", "calculated_at"}
+    contents = {}
+    for directory in sorted(p for p in build.iterdir() if p.name.startswith("otc_")):
+        table = ds.dataset(directory).to_table()
+        keep = [c for c in table.column_names if c not in lineage]
+        rows = table.select(keep).to_pylist()
+        contents[directory.name] = sorted(rows, key=repr)
+    return contents
 
 
 def metrics(stdout: str) -> dict[str, str]:
