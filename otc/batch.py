@@ -93,8 +93,9 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
             errors.append(f"{key}: {error}")
         if outcome["stage"] == Stage.AGGREGATE.reached:
             processed += 1
-        for name, value in outcome["counts"].items():
-            totals[{"raw_lines": "raw", "ingested": "inserted"}.get(name, name)] += value
+            # totals cover processed weeks, so raw lines = normalized + rejected + skipped holds
+            for name, value in outcome["counts"].items():
+                totals[{"raw_lines": "raw", "ingested": "inserted"}.get(name, name)] += value
         weeks_out.append(outcome)
 
     window_outcomes = {}

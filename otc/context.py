@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 
 from otc.schemas import TIMESTAMP
@@ -35,4 +36,5 @@ class StageContext:
 
 
 def _repeat(value: str, length: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, pa.string()), length)
+    """`value` repeated, dictionary-encoded: a few bytes a row whatever the string's length."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(length, np.int32)), pa.array([value], pa.string()))

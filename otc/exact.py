@@ -13,7 +13,11 @@ _INT64_MAX = 2**63 - 1
 
 
 class ValueOutOfRange(OtcError, OverflowError):
-    """A rounded value does not fit its column's decimal type."""
+    """A rounded value does not fit its column's decimal type; `row` is the first such row."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row
 
 
 def round_ratio(
@@ -42,7 +46,7 @@ def round_ratio(
     for i in np.flatnonzero(~fast & (den != 0)):
         n, d = int(num[i]), int(den[i])
         q = (2 * abs(n) * factor + d) // (2 * d)
-        slow[int(i)] = _fit(-q if n < 0 else q, type_)
+        slow[int(i)] = _fit(-q if n < 0 else q, type_, int(i))
     if any(abs(q) > _INT64_MAX for q in slow.values()):  # only wide types get here
         values = [slow.get(i, int(u)) for i, u in enumerate(unscaled.tolist())]
         return pa.array([Decimal(v).scaleb(-type_.scale) for v in values], type_)
@@ -54,17 +58,19 @@ def round_ratio(
 def decimal_from_unscaled(unscaled: np.ndarray, type_: pa.Decimal128Type) -> pa.Array:
     """A decimal128 array whose i-th value is `unscaled[i] / 10**scale`, exactly."""
     unscaled = np.ascontiguousarray(unscaled, dtype=np.int64)
-    if unscaled.size and type_.precision < 19 and np.max(np.abs(unscaled)) >= 10**type_.precision:
-        raise ValueOutOfRange(f"a value does not fit {type_}")
+    if unscaled.size and type_.precision < 19:
+        too_big = np.abs(unscaled) >= 10**type_.precision
+        if too_big.any():
+            raise ValueOutOfRange(f"a value does not fit {type_}", int(np.argmax(too_big)))
     words = np.empty((unscaled.size, 2), dtype=np.int64)
     words[:, 0] = unscaled  # decimal128 is 128-bit little-endian two's complement
     words[:, 1] = unscaled >> 63
     return pa.Array.from_buffers(type_, unscaled.size, [None, pa.py_buffer(words.tobytes())])
 
 
-def _fit(value: int, type_: pa.Decimal128Type) -> int:
+def _fit(value: int, type_: pa.Decimal128Type, row: int) -> int:
     if abs(value) >= 10**type_.precision:
-        raise ValueOutOfRange(f"a value does not fit {type_}")
+        raise ValueOutOfRange(f"a value does not fit {type_}", row)
     return value
 
 

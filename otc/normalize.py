@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from otc.context import StageContext
-from otc.exact import round_ratio
+from otc.exact import ValueOutOfRange, round_ratio
 from otc.ingest import reject_rows
 from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted
 from otc.schemas import AVG_TRADE_SIZE, Table, conform
@@ -82,7 +82,7 @@ def normalize(
         "mpid": mpid.filter(accepted),
         "total_shares": good_shares,
         "total_trades": good_trades,
-        "avg_trade_size": round_ratio(good_shares, good_trades, AVG_TRADE_SIZE),
+        "avg_trade_size": _average(good_shares, good_trades, line_number.filter(accepted)),
         "raw_record_hash": hashes.filter(accepted),
         "normalized_at": ctx.timestamp(kept),
     }).sort_by([("symbol", "ascending"), ("mpid", "ascending")])
@@ -128,6 +128,16 @@ def _duplicate_key_rule(
 
 def _assignment(name: str, values: pa.Array) -> Detail:
     return lambda rows: pc.binary_join_element_wise(f"{name}=", pc.take(values, rows).cast(pa.string()), "")
+
+
+def _average(shares: pa.Array, trades: pa.Array, line_number: pa.Array) -> pa.Array:
+    try:
+        return round_ratio(shares, trades, AVG_TRADE_SIZE)
+    except ValueOutOfRange as exc:
+        row = exc.row or 0
+        raise ValueOutOfRange(
+            f"avg_trade_size of line {line_number[row]} ({shares[row]} shares / {trades[row]} trades) "
+            f"does not fit {AVG_TRADE_SIZE}", row) from None
 
 
 def _columns(table: pa.Table) -> dict[str, pa.Array]:

@@ -54,9 +54,17 @@ def first_failure(rules: Sequence[Rule], length: int) -> tuple[pa.Array, pa.Arra
     return code, pc.take(details, pa.array(position, mask=position < 0))
 
 
+QUOTED_MAX_CHARS = 200
+
+
 def quoted(prefix: str, values: pa.Array, suffix: str = "'") -> pa.Array:
-    """`prefix + value + suffix` per row, e.g. "Invalid total_shares: 'x'"."""
-    return pc.binary_join_element_wise(prefix, pc.fill_null(values, ""), suffix, "")
+    """`prefix + value + suffix` per row, e.g. "Invalid total_shares: 'x'"; long values are cut
+    (to 200 characters) so a reject's detail stays readable."""
+    values = pc.fill_null(values, "")
+    cut = pc.if_else(pc.greater(pc.utf8_length(values), QUOTED_MAX_CHARS),
+                     pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, QUOTED_MAX_CHARS), "...", ""),
+                     values)
+    return pc.binary_join_element_wise(prefix, cut, suffix, "")
 
 
 def _mask(failed: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:

@@ -145,9 +145,29 @@ SCHEMAS: dict[Table, pa.Schema] = {
 }
 
 
+#: Columns with one value per file: dictionary-encoded in memory and in Parquet, so 2 million
+#: rows do not carry 2 million copies of a batch id. Files store no Arrow schema, so every
+#: reader (pyarrow, DuckDB, Polars) sees them as plain strings, as the contract says.
+ENCODED_COLUMNS = ("tier", "execution_id", "batch_id")
+
+
 def conform(table: pa.Table, target: Table) -> pa.Table:
-    """Columns in the schema's order and types; a missing column is an error."""
-    return table.select(target.schema.names).cast(target.schema)
+    """Columns in the schema's order and types (encoded columns may stay dictionaries)."""
+    table = table.select(target.schema.names)
+    fields = [
+        table.schema.field(f.name).with_nullable(f.nullable)
+        if f.name in ENCODED_COLUMNS and pa.types.is_dictionary(table.schema.field(f.name).type)
+        else f
+        for f in target.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def plain(schema: pa.Schema) -> pa.Schema:
+    """`schema` with dictionary columns shown as their value type: what a file reader sees."""
+    return pa.schema([
+        f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
+    ])
 
 
 def empty(target: Table) -> pa.Table:

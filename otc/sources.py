@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import hashlib
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,27 @@ class SourceFile:
     data: bytes
     sha256: str
     size: int
+
+
+def source_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a source file, or None when it can (checked before planning,
+    so that no task depends on a file doit itself could not hash)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"Source file not found: {path}"
+    except OSError as exc:
+        return f"Cannot read source file {path}: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"Source path is a directory, not a file: {path}"
+    if not stat.S_ISREG(mode):
+        return f"Source path is not a regular file: {path}"
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"Cannot read source file {path}: {exc.strerror or exc}"
+    return None
 
 
 def read_source(path: Path) -> SourceFile:

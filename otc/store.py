@@ -12,17 +12,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from otc import failpoints
-from otc.schemas import Table
+from otc.schemas import ENCODED_COLUMNS, Table
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    """Write Parquet so that a reader sees the old file or the new one, never half of one."""
+    """Write Parquet so that a reader sees the old file or the new one, never half of one.
+
+    No Arrow schema is stored: readers take the Parquet types, so dictionary-encoded
+    columns read back as the plain strings of the contract.
+    """
     with _atomic(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", store_schema=False)
 
 
-def read_table(path: Path, table: Table) -> pa.Table:
-    return pq.read_table(path, schema=table.schema)
+def read_table(path: Path, table: Table, columns: list[str] | None = None) -> pa.Table:
+    """A stage's input; encoded columns come back as dictionaries, the rest as in the schema."""
+    names = columns or table.schema.names
+    encoded = [c for c in ENCODED_COLUMNS if c in names]
+    return pq.read_table(path, columns=names, read_dictionary=encoded)
 
 
 def write_json(data: Any, path: Path) -> bool:

@@ -17,6 +17,7 @@ from otc.layout import Layout, Stage
 from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
 from otc.reporting import BackfillReporter
+from otc.sources import source_problem
 from otc.schemas import CALCULATION_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.tiers import Tier
 from otc.weeks import rolling_window
@@ -100,10 +101,9 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
         yield {"basename": stage.value, "name": None, "doc": doc}
     for week in params.weeks:
         source = params.source_path(week)
-        if not source.is_file():
-            missing[week.isoformat()] = (
-                f"Source path is not a file: {source}" if source.exists() else f"Source file not found: {source}"
-            )
+        problem = source_problem(source)
+        if problem:
+            missing[week.isoformat()] = problem
             continue
         sources[week] = str(source)
         job = steps.WeekJob(tier, week, layout, source, params.reject_zero_volume)

@@ -10,7 +10,7 @@ import pytest
 
 from otc.aggregate import aggregate
 from otc.context import StageContext
-from otc.schemas import Table
+from otc.schemas import Table, plain
 from otc.tiers import Tier
 
 WEEK = dt.date(2025, 12, 26)
@@ -70,7 +70,7 @@ def test_symbol_summary_totals_distinct_venues_and_average():
         {"symbol": "ZERO", "total_volume": 500, "total_trades": 0, "venue_count": 1,
          "avg_trade_size": Decimal("0.00")},
     ]
-    assert result.symbol_summary.schema == Table.SYMBOL_SUMMARY.schema
+    assert plain(result.symbol_summary.schema) == Table.SYMBOL_SUMMARY.schema
     assert result.symbol_summary.to_pylist() == [{**COMMON, **r} for r in expected]
 
 
@@ -138,7 +138,7 @@ def test_venue_share_totals_and_market_share_rounded_half_up():
         # 100 * 5939892 / 8640000 = 68.74875 -> 68.7488
         {"mpid": "VIRT", "total_volume": 5939892, "total_trades": 20, "market_share_pct": Decimal("68.7488")},
     ]
-    assert result.venue_share.schema == Table.VENUE_SHARE.schema
+    assert plain(result.venue_share.schema) == Table.VENUE_SHARE.schema
     assert result.venue_share.to_pylist() == [{**COMMON, **r} for r in expected]
 
 
@@ -191,9 +191,9 @@ def test_ordinary_week_passes_every_check():
 def test_empty_week_completes_with_empty_tables_and_failing_checks():
     result = aggregate(venue_volume([]), CTX)
     assert result.symbol_summary.num_rows == 0
-    assert result.symbol_summary.schema == Table.SYMBOL_SUMMARY.schema
+    assert plain(result.symbol_summary.schema) == Table.SYMBOL_SUMMARY.schema
     assert result.venue_share.num_rows == 0
-    assert result.venue_share.schema == Table.VENUE_SHARE.schema
+    assert plain(result.venue_share.schema) == Table.VENUE_SHARE.schema
     assert checks_of(result) == {
         "no_negative_volumes": ("INTEGRITY", "PASS"),
         "no_negative_trades": ("INTEGRITY", "PASS"),
@@ -226,7 +226,7 @@ def test_negative_rows_fail_their_integrity_check(rows, failing):
 )
 def test_every_check_row_has_category_value_expected_tolerance_and_message(rows):
     checks = aggregate(venue_volume(rows), CTX).checks
-    assert checks.schema == Table.QUALITY_CHECKS.schema
+    assert plain(checks.schema) == Table.QUALITY_CHECKS.schema
     assert checks.num_rows == 6
     for row in checks.to_pylist():
         assert row["week_ending"] == WEEK and row["tier"] == "NMS_TIER_1"

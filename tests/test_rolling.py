@@ -18,7 +18,7 @@ import pytest
 
 from otc.context import StageContext
 from otc.rolling import rolling_6w
-from otc.schemas import Table
+from otc.schemas import Table, plain
 from otc.tiers import Tier
 
 NOW = dt.datetime(2026, 1, 2, 15, 0, tzinfo=dt.timezone.utc)
@@ -165,7 +165,7 @@ def test_symbols_missing_weeks_have_incomplete_windows():
          "trend_pct": Decimal("0.00"), "weeks_in_window": 5, "is_complete_window": False},
     ]
     result = compute(rows)
-    assert result.rolling.schema == Table.ROLLING_6W.schema
+    assert plain(result.rolling.schema) == Table.ROLLING_6W.schema
     assert result.rolling.to_pylist() == [{**r, **common} for r in expected]
 
 
@@ -185,7 +185,7 @@ def test_weeks_outside_the_window_are_ignored():
 def test_no_summaries_in_window_gives_empty_table():
     result = rolling_6w(summaries([(BEFORE_WINDOW, "AAA", 1, 1)]), WINDOW, CTX)
     assert result.rolling.num_rows == 0
-    assert result.rolling.schema == Table.ROLLING_6W.schema
+    assert plain(result.rolling.schema) == Table.ROLLING_6W.schema
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_no_zero_rolling_volume_check(volumes, trades, status, value):
 
 def test_check_rows_name_the_rolling_pipeline_and_week():
     checks = compute(series("AAA", [100] * 6)).checks
-    assert checks.schema == Table.QUALITY_CHECKS.schema
+    assert plain(checks.schema) == Table.QUALITY_CHECKS.schema
     assert checks.select(["week_ending", "tier", "pipeline_name", "check_name", "status"]).to_pylist() == [
         {"week_ending": W6, "tier": "NMS_TIER_1", "pipeline_name": "otc.compute_rolling_6w",
          "check_name": "rolling_window_complete", "status": "PASS"},
