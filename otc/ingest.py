@@ -39,20 +39,49 @@ class IngestResult:
     counts: IngestCounts
 
 
+#: Lines parsed at a time: bounds the memory of intermediate columns on large files.
+CHUNK_LINES = 1 << 18
+
+
 def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     """Parse every non-blank line after the header; reject what cannot be parsed, skip repeats."""
     lines = split_lines(source.data)
     fmt, has_header = detect_format(lines, source.locator)
     start = 1 if has_header else 0
-    line_number = lines.line_number[start:]
-    text = lines.text[start:]
+    chunks = [_parse(lines.slice(i, CHUNK_LINES), fmt, ctx, source.locator)
+              for i in range(start, len(lines), CHUNK_LINES)]
+    parsed = pa.concat_tables([c[0] for c in chunks]) if chunks else _parsed_columns(fmt).empty_table()
+    rejects = pa.concat_tables([c[1] for c in chunks]) if chunks else conform(Table.REJECTS.schema.empty_table(), Table.REJECTS)
+    first = first_occurrence(parsed["record_hash"].combine_chunks())
+    kept = parsed if first is None else parsed.filter(first)
+    n = kept.num_rows
+    raw = pa.table({
+        **ctx.key_columns(n),
+        **{name: kept[name] for name in kept.column_names},
+        "ingested_at": ctx.timestamp(n),
+    })
+    counts = IngestCounts(
+        raw=len(lines) - start, parsed=parsed.num_rows, inserted=n,
+        rejected=rejects.num_rows, skipped=parsed.num_rows - n,
+    )
+    return IngestResult(fmt, conform(raw, Table.RAW), rejects, counts)
 
+
+def _parsed_columns(fmt: SourceFormat) -> pa.Schema:
+    names = ["record_hash", "source_line_number", "symbol", "mpid", "total_shares", "total_trades",
+             "issue_name", "market_participant_name", "source_last_update_date"]
+    return pa.schema([Table.RAW.schema.field(n) for n in names])
+
+
+def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: str) -> tuple[pa.Table, pa.Table]:
+    """One chunk of lines: the parsed records (with record_hash) and the INGEST rejects."""
+    text, line_number = lines.text, lines.line_number
     count, fields = split_fields(text, fmt)
     shares = parse_int64(fields["total_shares"])
     trades = parse_int64(fields["total_trades"])
     expected_fields = len(fmt.fields)
     rules: list[Rule] = [
-        (RejectCode.PARSE_ERROR, pc.invert(lines.decodable[start:]),
+        (RejectCode.PARSE_ERROR, pc.invert(lines.decodable),
          lambda rows: pa.repeat(pa.scalar("Line is not valid UTF-8"), len(rows))),
         (RejectCode.PARSE_ERROR, pc.not_equal(count, expected_fields),
          lambda rows: pc.binary_join_element_wise(
@@ -81,49 +110,31 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     mpid = fields["mpid"].filter(parsed)
     good_shares = shares.filter(parsed)
     good_trades = trades.filter(parsed)
-    hashes = record_hashes(ctx, symbol, mpid, good_shares, good_trades)
-    first = first_occurrence(hashes)
-    inserted = len(hashes) if first is None else int(np.count_nonzero(first))
+    n = len(symbol)
 
-    def keep(values: pa.Array) -> pa.Array:
-        return values if first is None else values.filter(first)
+    def optional(name: str) -> pa.Array:
+        values = fields.get(name)
+        return values.filter(parsed) if values is not None else pa.nulls(n, pa.string())
 
-    def optional(name: str, type_: pa.DataType = pa.string()) -> pa.Array:
-        values = last_update if name == "source_last_update_date" else fields.get(name)
-        if values is None:
-            return pa.nulls(inserted, type_)
-        values = keep(values.filter(parsed))
-        return _iso_dates(values) if type_ == pa.date32() else values
-
-    raw = pa.table({
-        **ctx.key_columns(inserted),
-        "record_hash": keep(hashes),
-        "source_line_number": keep(line_number.filter(parsed)),
-        "symbol": keep(symbol),
-        "mpid": keep(mpid),
-        "total_shares": keep(good_shares),
-        "total_trades": keep(good_trades),
+    table = pa.table({
+        "record_hash": record_hashes(ctx, symbol, mpid, good_shares, good_trades),
+        "source_line_number": line_number.filter(parsed),
+        "symbol": symbol,
+        "mpid": mpid,
+        "total_shares": good_shares,
+        "total_trades": good_trades,
         "issue_name": optional("issue_name"),
         "market_participant_name": optional("market_participant_name"),
-        "source_last_update_date": optional("source_last_update_date", pa.date32()),
-        "ingested_at": ctx.timestamp(inserted),
-    })
-    n_rejected = len(text) - len(hashes)
+        "source_last_update_date": (
+            _iso_dates(last_update.filter(parsed)) if last_update is not None else pa.nulls(n, pa.date32())
+        ),
+    }, schema=_parsed_columns(fmt))
     rejects = reject_rows(
-        ctx,
-        RejectStage.INGEST,
-        source.locator,
-        code.filter(rejected),
-        detail.filter(rejected),
-        line_number.filter(rejected),
-        text.filter(rejected),
-        pa.nulls(n_rejected, pa.string()),
+        ctx, RejectStage.INGEST, locator,
+        code.filter(rejected), detail.filter(rejected), line_number.filter(rejected),
+        text.filter(rejected), pa.nulls(len(text) - n, pa.string()),
     )
-    counts = IngestCounts(
-        raw=len(text), parsed=len(hashes), inserted=inserted,
-        rejected=n_rejected, skipped=len(hashes) - inserted,
-    )
-    return IngestResult(fmt, conform(raw, Table.RAW), rejects, counts)
+    return table, rejects
 
 
 def reject_rows(

@@ -15,6 +15,8 @@ from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, qu
 from otc.schemas import AVG_TRADE_SIZE, Table, conform
 
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,9}$"
+#: The otc_raw columns normalize reads.
+INPUT_COLUMNS = ["record_hash", "source_line_number", "symbol", "mpid", "total_shares", "total_trades"]
 MPID_PATTERN = r"^[A-Z0-9]{4}$"
 
 
@@ -42,11 +44,13 @@ def normalize(
     raw: pa.Table, ctx: StageContext, source_locator: str, reject_zero_volume: bool = False
 ) -> NormalizeResult:
     """Every raw record, in file order, becomes ACCEPTED or REJECTED (SPEC section 3)."""
-    raw = raw.sort_by([("source_line_number", "ascending")])
+    column = _columns(raw.select(INPUT_COLUMNS))
+    order = column["source_line_number"].to_numpy()
+    if np.any(order[1:] < order[:-1]):
+        column = _columns(raw.select(INPUT_COLUMNS).sort_by("source_line_number"))
     n = raw.num_rows
-    column = _columns(raw)
-    symbol = pc.utf8_upper(pc.utf8_trim_whitespace(column["symbol"]))
-    mpid = pc.utf8_upper(pc.utf8_trim_whitespace(column["mpid"]))
+    symbol = canonical_code(column["symbol"])
+    mpid = canonical_code(column["mpid"])
     shares, trades, line_number = column["total_shares"], column["total_trades"], column["source_line_number"]
     rules: list[Rule] = [
         (RejectCode.INVALID_SYMBOL, pc.invert(pc.match_substring_regex(symbol, SYMBOL_PATTERN)),
@@ -69,7 +73,8 @@ def normalize(
         "raw_record_hash": hashes,
         "symbol": pc.if_else(accepted, symbol, pa.scalar(None, pa.string())),
         "mpid": pc.if_else(accepted, mpid, pa.scalar(None, pa.string())),
-        "status": pc.if_else(accepted, Status.ACCEPTED, Status.REJECTED),
+        "status": pa.DictionaryArray.from_arrays(
+            pc.cast(rejected, pa.int32()), pa.array([Status.ACCEPTED, Status.REJECTED])),
         "reject_reason": code,
         "reject_detail": detail,
         "created_at": ctx.timestamp(n),
@@ -85,13 +90,14 @@ def normalize(
         "avg_trade_size": _average(good_shares, good_trades, line_number.filter(accepted)),
         "raw_record_hash": hashes.filter(accepted),
         "normalized_at": ctx.timestamp(kept),
-    }).sort_by([("symbol", "ascending"), ("mpid", "ascending")])
+    })
+    rejected_rows = pa.array(np.flatnonzero(rejected.to_numpy(zero_copy_only=False)))
     rejects = reject_rows(
         ctx, RejectStage.NORMALIZE, source_locator,
-        code.filter(rejected), detail.filter(rejected),
-        line_number.filter(rejected),
-        _raw_line(column, ctx).filter(rejected),
-        hashes.filter(rejected),
+        code.take(rejected_rows), detail.take(rejected_rows),
+        line_number.take(rejected_rows),
+        _raw_line({k: v.take(rejected_rows) for k, v in column.items()}, ctx),
+        hashes.take(rejected_rows),
     )
     return NormalizeResult(
         conform(venue_volume, Table.VENUE_VOLUME),
@@ -110,10 +116,12 @@ def _duplicate_key_rule(
     rows = np.flatnonzero(passed)
     first_row = np.arange(len(symbol))
     if rows.size:
-        keys = pc.binary_join_element_wise(symbol, mpid, "|").filter(pa.array(passed))
-        codes = pc.dictionary_encode(keys).indices.to_numpy()
-        uniques, first_pos = np.unique(codes, return_index=True)
-        first_row[rows] = rows[first_pos[np.searchsorted(uniques, codes)]]
+        symbols = pc.dictionary_encode(symbol.filter(pa.array(passed)))
+        mpids = pc.dictionary_encode(mpid.filter(pa.array(passed)))
+        keys = (symbols.indices.to_numpy().astype(np.int64) * len(mpids.dictionary)
+                + mpids.indices.to_numpy())
+        uniques, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        first_row[rows] = rows[first_pos[inverse]]
     duplicate = first_row != np.arange(len(symbol))
 
     def detail(dups: pa.Array) -> pa.Array:
@@ -128,6 +136,15 @@ def _duplicate_key_rule(
 
 def _assignment(name: str, values: pa.Array) -> Detail:
     return lambda rows: pc.binary_join_element_wise(f"{name}=", pc.take(values, rows).cast(pa.string()), "")
+
+
+def canonical_code(values: pa.Array) -> pa.Array:
+    """Trimmed and upper-cased; copies only when some value needs it (ingest already trims)."""
+    if pc.any(pc.match_substring_regex(values, r"^\s|\s$")).as_py():
+        values = pc.utf8_trim_whitespace(values)
+    if pc.any(pc.match_substring_regex(values, r"\p{Ll}")).as_py():
+        values = pc.utf8_upper(values)
+    return values
 
 
 def _average(shares: pa.Array, trades: pa.Array, line_number: pa.Array) -> pa.Array:

@@ -145,10 +145,11 @@ SCHEMAS: dict[Table, pa.Schema] = {
 }
 
 
-#: Columns with one value per file: dictionary-encoded in memory and in Parquet, so 2 million
-#: rows do not carry 2 million copies of a batch id. Files store no Arrow schema, so every
-#: reader (pyarrow, DuckDB, Polars) sees them as plain strings, as the contract says.
-ENCODED_COLUMNS = ("tier", "execution_id", "batch_id")
+#: Columns with one value per file (or two, like `status`): dictionary-encoded in memory and
+#: in Parquet, so 2 million rows do not carry 2 million copies of a batch id. Files store no
+#: Arrow schema, so every reader (pyarrow, DuckDB, Polars) sees them as plain strings, as the
+#: contract says.
+ENCODED_COLUMNS = ("tier", "execution_id", "batch_id", "status")
 
 
 def conform(table: pa.Table, target: Table) -> pa.Table:

@@ -106,25 +106,36 @@ class SourceLines:
     text: pa.Array  # string, line end removed; undecodable bytes shown as U+FFFD
     decodable: pa.Array  # bool
 
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def slice(self, offset: int, length: int | None = None) -> "SourceLines":
+        return SourceLines(
+            self.line_number.slice(offset, length), self.text.slice(offset, length),
+            self.decodable.slice(offset, length),
+        )
+
 
 def split_lines(data: bytes) -> SourceLines:
     """Split on LF (CRLF tolerated, BOM dropped) and drop blank lines, keeping line numbers."""
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
-    pieces = pc.list_flatten(pc.split_pattern(pa.array([data], pa.large_binary()), b"\n"))
+    body = memoryview(data)[len(_BOM):] if data.startswith(_BOM) else memoryview(data)
+    # one binary value over the file's own bytes (no copy), split into lines by Arrow
+    bounds = pa.array([0, len(body)], pa.int64()).buffers()[1]
+    blob = pa.Array.from_buffers(pa.large_binary(), 1, [None, bounds, pa.py_buffer(body)])
+    pieces = pc.list_flatten(pc.split_pattern(blob, b"\n"))
     try:
         text = pieces.cast(pa.large_string())
         decodable = pa.repeat(pa.scalar(True), len(text))
     except pa.ArrowInvalid:  # rare: decode line by line to find the bad ones
         text, decodable = _decode_each(pieces)
-    text = pc.utf8_rtrim(text, characters="\r").cast(pa.string())
-    line_number = pa.array(np.arange(1, len(text) + 1, dtype=np.int64))
-    keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
-    return SourceLines(
-        line_number=line_number.filter(keep),
-        text=text.filter(keep),
-        decodable=decodable.filter(keep),
-    )
+    if data.find(b"\r") != -1:
+        text = pc.utf8_rtrim(text, characters="\r")
+    text = text.cast(pa.string())
+    lines = SourceLines(pa.array(np.arange(1, len(text) + 1, dtype=np.int64)), text, decodable)
+    keep = pc.match_substring_regex(text, r"\S")  # blank: empty or only white space
+    if pc.all(keep).as_py():
+        return lines
+    return SourceLines(lines.line_number.filter(keep), text.filter(keep), decodable.filter(keep))
 
 
 def _decode_each(pieces: pa.Array) -> tuple[pa.Array, pa.Array]:

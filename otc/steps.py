@@ -18,7 +18,7 @@ from otc.errors import OtcError
 from otc.ingest import ingest
 from otc.layout import STAGE_TABLES, Layout, Stage
 from otc.lineage import Batch, Execution, ExecutionStatus, new_execution_id, utc_now
-from otc.normalize import normalize
+from otc.normalize import INPUT_COLUMNS, normalize
 from otc.rolling import rolling_6w
 from otc.schemas import Table, empty
 from otc.snapshot import research_snapshot
@@ -86,7 +86,8 @@ def run_normalize(job: WeekJob, batch: Batch) -> dict[str, Any]:
 
     def body(ctx: StageContext, extra: dict[str, Any]) -> _Outcome:
         _require_completed(upstream)
-        raw = read_table(job.layout.table_file(Table.RAW, job.tier, job.week, Stage.INGEST), Table.RAW)
+        raw = read_table(job.layout.table_file(Table.RAW, job.tier, job.week, Stage.INGEST), Table.RAW,
+                         columns=INPUT_COLUMNS)
         locator = upstream["source"]["source_locator"]
         result = normalize(raw, ctx, locator, job.reject_zero_volume)
         outputs = {
