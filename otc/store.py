@@ -21,8 +21,10 @@ def write_table(table: pa.Table, path: Path) -> None:
     No Arrow schema is stored: readers take the Parquet types, so dictionary-encoded
     columns read back as the plain strings of the contract.
     """
+    # hashes never repeat: trying a dictionary for them only costs time
+    dictionary = [c for c in table.column_names if not c.endswith("record_hash")]
     with _atomic(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", store_schema=False)
+        pq.write_table(table, tmp, compression="zstd", store_schema=False, use_dictionary=dictionary)
 
 
 def read_table(path: Path, table: Table, columns: list[str] | None = None) -> pa.Table:

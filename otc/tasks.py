@@ -13,6 +13,7 @@ from doit.tools import config_changed
 from otc import steps
 from otc.batch import BatchPlan, finish_batch, summary_block
 from otc.errors import ParameterError
+from otc.filestate import MemoMD5Checker
 from otc.layout import Layout, Stage
 from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
@@ -76,7 +77,7 @@ class Build:
             "default_tasks": [*self.stage_task_names, BACKFILL_TASK],
             "dep_file": str(layout.doit_db),
             "backend": "sqlite3",
-            "check_file_uptodate": "md5",
+            "check_file_uptodate": MemoMD5Checker,
             "reporter": BackfillReporter,
         }
         if self.no_variables:

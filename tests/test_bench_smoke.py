@@ -1,0 +1,89 @@
+"""Smoke test of the benchmark (bench/): the generator and the runner at a tiny size.
+
+The full benchmark (`python bench/run.py`) takes minutes and stays out of the test suite;
+this only checks that it runs end to end and reports every measure with sane numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.csv as csv
+
+PROJECT = Path(__file__).resolve().parents[1]
+BENCH = PROJECT / "bench"
+
+
+def test_generator_writes_exact_row_counts_in_both_formats(tmp_path: Path):
+    for fmt, header in (("fixture", "WeekEnding|Tier|"), ("finra", "tierDescription|")):
+        out = tmp_path / fmt
+        done = subprocess.run(
+            [sys.executable, str(BENCH / "generate.py"), str(out), "--rows-per-week", "500", "--weeks", "2",
+             "--tiers", "NMS_TIER_1,OTC", "--format", fmt, "--bad-rate", "0.05", "--quiet"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        files = sorted(out.glob("*/week_*.psv"))
+        assert [f.relative_to(out).as_posix() for f in files] == [
+            "nms_tier_1/week_2025-12-19.psv", "nms_tier_1/week_2025-12-26.psv",
+            "otc/week_2025-12-19.psv", "otc/week_2025-12-26.psv",
+        ]
+        for f in files:
+            lines = f.read_text().splitlines()
+            assert lines[0].startswith(header)
+            assert len(lines) == 501
+
+
+def test_generator_good_rows_follow_the_contract(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "3000", "--weeks", "2",
+         "--quiet"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    weeks = []
+    for f in sorted((tmp_path / "nms_tier_1").glob("*.psv")):
+        table = csv.read_csv(f, parse_options=csv.ParseOptions(delimiter="|"),
+                             convert_options=csv.ConvertOptions(column_types={"WeekEnding": "string"}))
+        rows = table.to_pylist()
+        assert {r["WeekEnding"] for r in rows} == {f.stem.removeprefix("week_")}
+        assert all(len(r["MPID"]) == 4 and r["MPID"].isalnum() and r["MPID"].isupper() for r in rows)
+        assert all(r["TotalShares"] > 0 and r["TotalTrades"] > 0 for r in rows)
+        venues: dict[str, set[str]] = {}
+        for r in rows:
+            venues.setdefault(r["Symbol"], set()).add(r["MPID"])
+        assert all(2 <= len(v) <= 40 for v in venues.values())
+        assert len({(r["Symbol"], r["MPID"]) for r in rows}) == len(rows)
+        weeks.append(set(venues))
+    shared = len(weeks[0] & weeks[1]) / len(weeks[1])
+    assert shared > 0.8
+
+
+def test_runner_reports_every_measure(tmp_path: Path):
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--rows-per-week", "300", "--weeks", "2", "--repeats", "1",
+         "--skip-memory", "--skip-parallel", "--skip-tier-weeks", "--work-dir", str(tmp_path / "work"),
+         "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    by_key = {m["key"]: m for m in result["measures"]}
+    assert {"floor", "peer", "cold_vs_floor", "cold_vs_peer", "rerun", "new_week", "one_week_cold"} <= set(by_key)
+    for m in result["measures"]:
+        assert m["value"] > 0, m
+        assert m["value"] < 60, m
+    for key in ("cold_vs_floor", "cold_vs_peer", "rerun", "new_week"):
+        assert by_key[key]["ratio"] > 0
+        assert by_key[key]["met"] in (True, False)
+    assert all(v > 0 for v in result["rows_per_second"].values())
+    assert result["peer_equals_ours"] is True, result.get("peer_differences")
+    assert result["machine"]["nproc"] >= 1
+    table = done.stdout
+    for label in ("(a) floor", "(b) peer", "(c) cold", "(d) identical re-run", "(e) one new week",
+                  "Rows per second", "Machine:", "Command:"):
+        assert label in table
