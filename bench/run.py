@@ -458,7 +458,7 @@ def report(args: argparse.Namespace, res: Results, info: dict[str, Any]) -> dict
         ser, par = res.median("serial_12"), res.median("parallel_12")
         measure("serial_12", f"(g) cold backfill, {PARALLEL_WEEKS} weeks x {rows:,} rows, serial", ser, "s",
                 samples=res.samples["serial_12"])
-        measure("parallel_12", f"(g) the same with `doit -n 2 -P process`", par, "s", ser / par,
+        measure("parallel_12", "(g) the same with `doit -n 2 -P process`", par, "s", ser / par,
                 "serial / parallel", ">= 1.6", ser / par >= 1.6, res.samples["parallel_12"])
     if "rerun_156" in res.samples:
         t = res.median("rerun_156")

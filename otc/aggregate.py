@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from otc.context import StageContext
 from otc.errors import OtcError
-from otc.exact import ValueOutOfRange, round_ratio
+from otc.exact import round_ratio
 from otc.quality import (
     Check, CheckCategory, CheckStatus, checks_table, positive_count_check, zero_count_check,
 )
@@ -44,7 +44,10 @@ def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
         "total_volume": volume,
         "total_trades": trades,
         "venue_count": by_symbol["mpid_count_distinct"].cast(pa.int64()),
-        "avg_trade_size": _average(by_symbol["symbol"], volume, trades),
+        "avg_trade_size": round_ratio(
+            volume, trades, AVG_TRADE_SIZE,
+            what=lambda row: f"avg_trade_size of symbol {by_symbol['symbol'][row]} "
+                             f"({volume[row]} shares / {trades[row]} trades)"),
         "calculation_version": pa.repeat(pa.scalar(CALCULATION_VERSION), n),
         "calculated_at": ctx.timestamp(n),
     })
@@ -84,16 +87,6 @@ def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
         conform(venue_share, Table.VENUE_SHARE),
         checks_table(ctx, PIPELINE_NAME, checks),
     )
-
-
-def _average(symbol: pa.ChunkedArray, volume: pa.Array, trades: pa.Array) -> pa.Array:
-    try:
-        return round_ratio(volume, trades, AVG_TRADE_SIZE)
-    except ValueOutOfRange as exc:
-        row = exc.row or 0
-        raise ValueOutOfRange(
-            f"avg_trade_size of symbol {symbol[row]} ({volume[row]} shares / {trades[row]} trades) "
-            f"does not fit {AVG_TRADE_SIZE}", row) from None
 
 
 def _share_sum_check(share: pa.Array) -> Check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -25,12 +26,23 @@ def round_ratio(
     denominator: pa.Array | np.ndarray,
     type_: pa.Decimal128Type,
     multiplier: int = 1,
+    what: Callable[[int], str] | None = None,
 ) -> pa.Array:
     """`numerator * multiplier / denominator` rounded to `type_`'s scale; 0 where denominator is 0.
 
     Rounding is Decimal's ROUND_HALF_UP (half away from zero), computed in int64 where no
     intermediate can overflow and with Python integers for the rare rows where one could.
+    A value that does not fit `type_` raises ValueOutOfRange, described by `what(row)`.
     """
+    try:
+        return _round_ratio(numerator, denominator, type_, multiplier)
+    except ValueOutOfRange as exc:
+        if what is None or exc.row is None:
+            raise
+        raise ValueOutOfRange(f"{what(exc.row)} does not fit {type_}", exc.row) from None
+
+
+def _round_ratio(numerator, denominator, type_: pa.Decimal128Type, multiplier: int) -> pa.Array:
     num = _int64(numerator)
     den = _int64(denominator)
     if np.any(den < 0):

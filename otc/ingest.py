@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from otc.context import StageContext
 from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted
 from otc.schemas import Table, conform
-from otc.sources import SourceFile, SourceFormat, detect_format, split_fields, split_lines
+from otc.sources import SourceFile, SourceFormat, SourceLines, detect_format, split_fields, split_lines
 from otc.tiers import canonical_tier_labels
 
 RAW_LINE_MAX_CHARS = 500

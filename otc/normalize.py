@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from otc.context import StageContext
-from otc.exact import ValueOutOfRange, round_ratio
+from otc.exact import round_ratio
 from otc.ingest import reject_rows
 from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted
 from otc.schemas import AVG_TRADE_SIZE, Table, conform
@@ -81,13 +81,17 @@ def normalize(
     })
     kept = int(pc.sum(accepted.cast(pa.int64())).as_py() or 0)
     good_shares, good_trades = shares.filter(accepted), trades.filter(accepted)
+    good_lines = line_number.filter(accepted)
     venue_volume = pa.table({
         **ctx.key_columns(kept),
         "symbol": symbol.filter(accepted),
         "mpid": mpid.filter(accepted),
         "total_shares": good_shares,
         "total_trades": good_trades,
-        "avg_trade_size": _average(good_shares, good_trades, line_number.filter(accepted)),
+        "avg_trade_size": round_ratio(
+            good_shares, good_trades, AVG_TRADE_SIZE,
+            what=lambda row: f"avg_trade_size of line {good_lines[row]} "
+                             f"({good_shares[row]} shares / {good_trades[row]} trades)"),
         "raw_record_hash": hashes.filter(accepted),
         "normalized_at": ctx.timestamp(kept),
     })
@@ -145,16 +149,6 @@ def canonical_code(values: pa.Array) -> pa.Array:
     if pc.any(pc.match_substring_regex(values, r"\p{Ll}")).as_py():
         values = pc.utf8_upper(values)
     return values
-
-
-def _average(shares: pa.Array, trades: pa.Array, line_number: pa.Array) -> pa.Array:
-    try:
-        return round_ratio(shares, trades, AVG_TRADE_SIZE)
-    except ValueOutOfRange as exc:
-        row = exc.row or 0
-        raise ValueOutOfRange(
-            f"avg_trade_size of line {line_number[row]} ({shares[row]} shares / {trades[row]} trades) "
-            f"does not fit {AVG_TRADE_SIZE}", row) from None
 
 
 def _columns(table: pa.Table) -> dict[str, pa.Array]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,16 +26,7 @@ from otc.sources import SourceFile
 from otc.tiers import Tier
 
 
-def _load_golden():
-    """tests/ is not a package: load golden_values.py by path, leaving sys.path alone."""
-    path = Path(__file__).with_name("golden_values.py")
-    spec = importlib.util.spec_from_file_location("golden_values", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-golden = _load_golden()
+import golden_values as golden  # tests/ is on sys.path under pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "otc"
 WEEKS = [dt.date(2025, 11, 21), dt.date(2025, 11, 28), dt.date(2025, 12, 5),

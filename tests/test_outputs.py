@@ -8,7 +8,6 @@ users do: one pyarrow dataset per table directory.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,16 +23,7 @@ from otc.steps import WeekJob, WindowJob, read_record, run_aggregate, run_ingest
 from otc.tiers import Tier
 
 
-def _load_golden():
-    """tests/ is not a package: load golden_values.py by path, leaving sys.path alone."""
-    path = Path(__file__).with_name("golden_values.py")
-    spec = importlib.util.spec_from_file_location("golden_values", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-golden = _load_golden()
+import golden_values as golden  # tests/ is on sys.path under pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "otc"
 TIER = Tier.NMS_TIER_1
