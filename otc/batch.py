@@ -43,92 +43,37 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     layout = Layout(params.build_dir)
     records = load_records(layout)
     tier = params.tier.value
-    weeks_out, errors = [], []
-    totals = dict(raw=0, inserted=0, normalized=0, rejected=0, skipped=0)
-    ran, up_to_date, executions = [], [], []
-    processed = 0
+    ledger = _Ledger(batch.execution_id)
 
-    def ran_now(record: dict[str, Any]) -> bool:
-        return record.get("backfill_execution_id") == batch.execution_id
+    weeks_out = [_week_outcome(w.isoformat(), records.get((tier, w.isoformat()), {}), plan, ledger)
+                 for w in params.weeks]
+    processed = [w for w in weeks_out if w["stage"] == Stage.AGGREGATE.reached]
+    # totals cover processed weeks, so raw lines = normalized + rejected + skipped holds
+    totals = {name: sum(w["counts"][name] for w in processed) for name in _COUNT_NAMES}
+    last = params.end_week.isoformat()
+    window_out = {
+        stage: _window_outcome(stage, records.get((tier, last), {}), planned, plan, ledger, f"{tier}:{last}")
+        for stage, planned in ((Stage.ROLLING, plan.rolling_planned), (Stage.SNAPSHOT, plan.snapshot_planned))
+    }
+    errors = [f"{w['week_ending']}: {w['error']}" for w in weeks_out if w.get("error")]
+    errors += [f"{stage.value.capitalize()}: {o['error']}" for stage, o in window_out.items() if o["error"]]
 
-    def note(record: dict[str, Any], name: str) -> None:
-        if ran_now(record):
-            ran.append(name)
-            executions.append(record["execution"])
-        else:
-            up_to_date.append(name)
-
-    for week in params.weeks:
-        key = week.isoformat()
-        week_records = records.get((tier, key), {})
-        outcome: dict[str, Any] = {"week_ending": key, "stage": "PENDING", "ran": [], "up_to_date": []}
-        if key in plan.missing:
-            outcome["error"] = plan.missing[key]
-            errors.append(f"{key}: {plan.missing[key]}")
-            weeks_out.append(outcome)
-            continue
-        error = None
-        for stage in WEEK_STAGES:
-            record = week_records.get(stage)
-            if record is None:
-                error = error or f"{stage.value} did not run"
-                break
-            note(record, f"{stage.value}:{tier}:{key}")
-            outcome["ran" if ran_now(record) else "up_to_date"].append(stage.value)
-            if record["execution"]["status"] != ExecutionStatus.COMPLETED:
-                error = error or record["execution"]["error"]
-                continue
-            outcome["stage"] = stage.reached
-        ingest_counts = week_records.get(Stage.INGEST, {}).get("counts", {})
-        normalize_counts = week_records.get(Stage.NORMALIZE, {}).get("counts", {})
-        outcome["counts"] = {
-            "raw_lines": ingest_counts.get("raw", 0),
-            "ingested": ingest_counts.get("inserted", 0),
-            "normalized": normalize_counts.get("accepted", 0),
-            "rejected": ingest_counts.get("rejected", 0) + normalize_counts.get("rejected", 0),
-            "skipped": ingest_counts.get("skipped", 0),
-        }
-        if error:
-            outcome["error"] = error
-            errors.append(f"{key}: {error}")
-        if outcome["stage"] == Stage.AGGREGATE.reached:
-            processed += 1
-            # totals cover processed weeks, so raw lines = normalized + rejected + skipped holds
-            for name, value in outcome["counts"].items():
-                totals[{"raw_lines": "raw", "ingested": "inserted"}.get(name, name)] += value
-        weeks_out.append(outcome)
-
-    window_outcomes = {}
-    last = (tier, params.end_week.isoformat())
-    for stage, planned in ((Stage.ROLLING, plan.rolling_planned), (Stage.SNAPSHOT, plan.snapshot_planned)):
-        record = records.get(last, {}).get(stage) if planned else None
-        if plan.unplanned.get(stage.value):
-            errors.append(f"{stage.value.capitalize()}: {plan.unplanned[stage.value]}")
-        done = record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
-        window_outcomes[stage] = {"planned": planned, "completed": done,
-                                  "execution_id": record["execution"]["execution_id"] if record else None,
-                                  "error": record["execution"]["error"] if record else None}
-        if record is not None:
-            note(record, f"{stage.value}:{tier}:{last[1]}")
-            if not done:
-                errors.append(f"{stage.value.capitalize()}: {record['execution']['error']}")
-
-    status = ExecutionStatus.COMPLETED if processed > 0 else ExecutionStatus.FAILED
+    status = ExecutionStatus.COMPLETED if processed else ExecutionStatus.FAILED
     metrics = {
         "batch_id": batch.batch_id,
         "tier": tier,
         "weeks_requested": len(params.weeks),
-        "weeks_processed": processed,
-        "total_ingested": totals["inserted"],
+        "weeks_processed": len(processed),
+        "total_ingested": totals["ingested"],
         "total_normalized": totals["normalized"],
         "total_rejected": totals["rejected"],
-        "rolling_computed": window_outcomes[Stage.ROLLING]["completed"],
-        "snapshot_built": window_outcomes[Stage.SNAPSHOT]["completed"],
+        "rolling_computed": window_out[Stage.ROLLING]["completed"],
+        "snapshot_built": window_out[Stage.SNAPSHOT]["completed"],
         "errors": errors,
-        "total_raw_lines": totals["raw"],
+        "total_raw_lines": totals["raw_lines"],
         "total_skipped": totals["skipped"],
-        "stages_run": len(ran),
-        "stages_up_to_date": len(up_to_date),
+        "stages_run": len(ledger.ran),
+        "stages_up_to_date": len(ledger.up_to_date),
     }
     finished = utc_now()
     root = Execution(
@@ -146,16 +91,91 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
         "started_at": batch.started_at.isoformat(),
         "finished_at": finished.isoformat(),
         "week_outcomes": weeks_out,
-        "rolling": window_outcomes[Stage.ROLLING],
-        "snapshot": window_outcomes[Stage.SNAPSHOT],
-        "stages_run": ran,
-        "stages_up_to_date": up_to_date,
+        "rolling": window_out[Stage.ROLLING],
+        "snapshot": window_out[Stage.SNAPSHOT],
+        "stages_run": ledger.ran,
+        "stages_up_to_date": ledger.up_to_date,
         "metrics": metrics,
-        "executions": [root.as_dict(), *sorted(executions, key=lambda e: e["started_at"])],
+        "executions": [root.as_dict(), *sorted(ledger.executions, key=lambda e: e["started_at"])],
     }
     write_json(document, layout.batch_file(batch.batch_id))
     write_manifest(layout)
     return BatchOutcome(status, metrics, document)
+
+
+_COUNT_NAMES = ("raw_lines", "ingested", "normalized", "rejected", "skipped")
+
+
+@dataclasses.dataclass
+class _Ledger:
+    """Which stages this run executed (and their executions) and which were up to date."""
+
+    run_execution_id: str
+    ran: list[str] = dataclasses.field(default_factory=list)
+    up_to_date: list[str] = dataclasses.field(default_factory=list)
+    executions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def note(self, record: dict[str, Any], name: str) -> bool:
+        """Record a stage; True when this run executed it."""
+        if record.get("backfill_execution_id") == self.run_execution_id:
+            self.ran.append(name)
+            self.executions.append(record["execution"])
+            return True
+        self.up_to_date.append(name)
+        return False
+
+
+def _week_outcome(
+    week: str, records: dict[Stage, dict[str, Any]], plan: BatchPlan, ledger: _Ledger
+) -> dict[str, Any]:
+    """Stage reached, counts, stages run or up to date, and the first error of one week."""
+    outcome: dict[str, Any] = {"week_ending": week, "stage": "PENDING", "ran": [], "up_to_date": [],
+                               "counts": dict.fromkeys(_COUNT_NAMES, 0)}
+    if week in plan.missing:
+        outcome["error"] = plan.missing[week]
+        return outcome
+    error = None
+    for stage in WEEK_STAGES:
+        record = records.get(stage)
+        if record is None:
+            error = error or f"{stage.value} did not run"
+            break
+        ran = ledger.note(record, f"{stage.value}:{plan.params.tier.value}:{week}")
+        outcome["ran" if ran else "up_to_date"].append(stage.value)
+        if record["execution"]["status"] != ExecutionStatus.COMPLETED:
+            error = error or record["execution"]["error"]
+        elif error is None:
+            outcome["stage"] = stage.reached
+    ingest = records.get(Stage.INGEST, {}).get("counts", {})
+    normalize = records.get(Stage.NORMALIZE, {}).get("counts", {})
+    outcome["counts"] = {
+        "raw_lines": ingest.get("raw", 0),
+        "ingested": ingest.get("inserted", 0),
+        "normalized": normalize.get("accepted", 0),
+        "rejected": ingest.get("rejected", 0) + normalize.get("rejected", 0),
+        "skipped": ingest.get("skipped", 0),
+    }
+    if error:
+        outcome["error"] = error
+    return outcome
+
+
+def _window_outcome(
+    stage: Stage, records: dict[Stage, dict[str, Any]], planned: bool, plan: BatchPlan,
+    ledger: _Ledger, name: str,
+) -> dict[str, Any]:
+    """Rolling or snapshot of the range's last week: planned, completed, its execution, error."""
+    record = records.get(stage) if planned else None
+    error = plan.unplanned.get(stage.value)
+    if record is not None:
+        ledger.note(record, f"{stage.value}:{name}")
+        error = record["execution"]["error"]
+    return {
+        "planned": planned,
+        "completed": record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED,
+        "execution_id": record["execution"]["execution_id"] if record else None,
+        "error": error,
+    }
 
 
 def summary_block(outcome: BatchOutcome) -> str:
