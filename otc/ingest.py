@@ -50,7 +50,7 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     start = 1 if has_header else 0
     chunks = [_parse(lines.slice(i, CHUNK_LINES), fmt, ctx, source.locator)
               for i in range(start, len(lines), CHUNK_LINES)]
-    parsed = pa.concat_tables([c[0] for c in chunks]) if chunks else _parsed_columns(fmt).empty_table()
+    parsed = pa.concat_tables([c[0] for c in chunks]) if chunks else _parsed_columns().empty_table()
     rejects = pa.concat_tables([c[1] for c in chunks]) if chunks else conform(Table.REJECTS.schema.empty_table(), Table.REJECTS)
     first = first_occurrence(parsed["record_hash"].combine_chunks())
     kept = parsed if first is None else parsed.filter(first)
@@ -67,7 +67,7 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     return IngestResult(fmt, conform(raw, Table.RAW), rejects, counts)
 
 
-def _parsed_columns(fmt: SourceFormat) -> pa.Schema:
+def _parsed_columns() -> pa.Schema:
     names = ["record_hash", "source_line_number", "symbol", "mpid", "total_shares", "total_trades",
              "issue_name", "market_participant_name", "source_last_update_date"]
     return pa.schema([Table.RAW.schema.field(n) for n in names])
@@ -128,7 +128,7 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
         "source_last_update_date": (
             _iso_dates(last_update.filter(parsed)) if last_update is not None else pa.nulls(n, pa.date32())
         ),
-    }, schema=_parsed_columns(fmt))
+    }, schema=_parsed_columns())
     rejects = reject_rows(
         ctx, RejectStage.INGEST, locator,
         code.filter(rejected), detail.filter(rejected), line_number.filter(rejected),

@@ -64,7 +64,3 @@ class Execution:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Execution":
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})

@@ -109,9 +109,11 @@ def _week_list(given: Mapping[str, str], today: dt.date) -> tuple[list[dt.date],
             raise ParameterError("weeks_back must be a positive integer")
         as_of = _iso_date(given["as_of"], "as_of") if "as_of" in given else today
         try:
-            return weeks.weeks_back(int(text), as_of), int(text), as_of
+            week_list = weeks.weeks_back(int(text), as_of)
         except OverflowError:
             raise ParameterError(f"weeks_back={text} with as_of={as_of} leaves the calendar's range") from None
+        _check_window(week_list[-1])
+        return week_list, int(text), as_of
     if "as_of" in given:
         raise ParameterError("as_of only applies with weeks_back")
     if "start_week" in given and "end_week" in given:
@@ -119,8 +121,17 @@ def _week_list(given: Mapping[str, str], today: dt.date) -> tuple[list[dt.date],
         end = weeks.parse_week_ending(given["end_week"], "end_week")
         if start > end:
             raise ParameterError(f"start_week ({start}) must be <= end_week ({end})")
+        _check_window(end)
         return weeks.week_range(start, end), None, None
     raise ParameterError("Must specify either weeks_back OR both start_week and end_week")
+
+
+def _check_window(last: dt.date) -> None:
+    """The rolling window of the range's last week must lie within the calendar."""
+    try:
+        weeks.rolling_window(last)
+    except OverflowError:
+        raise ParameterError(f"The 6-week window ending {last} starts before year 1") from None
 
 
 def _iso_date(text: str, name: str) -> dt.date:

@@ -11,8 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.columns import run_starts
 from otc.context import StageContext
-from otc.exact import decimal_from_unscaled, round_ratio
+from otc.exact import ValueOutOfRange, decimal_from_unscaled, round_ratio
 from otc.quality import Check, CheckCategory, CheckStatus, checks_table
 from otc.schemas import ROLLING_VERSION, TREND_PCT, Table, conform
 from otc.weeks import WINDOW_WEEKS
@@ -20,6 +21,7 @@ from otc.weeks import WINDOW_WEEKS
 PIPELINE_NAME = "otc.compute_rolling_6w"
 TREND_THRESHOLD_PCT = 5
 _HUNDRED_PCT = 100 * 10**TREND_PCT.scale
+_INT64_LIMIT = 2**63
 
 
 class Trend(str, enum.Enum):
@@ -45,8 +47,12 @@ def rolling_6w(summaries: pa.Table, window: list[dt.date], ctx: StageContext) ->
     symbol = rows["symbol"].combine_chunks() if rows.num_rows else pa.array([], pa.string())
     volume = rows["total_volume"].to_numpy()
     trades = rows["total_trades"].to_numpy()
+    for name, values in (("total_volume", volume), ("total_trades", trades)):
+        # six weeks must add up within int64, exactly; refuse rather than wrap around
+        if values.size and int(np.abs(values).max()) >= _INT64_LIMIT // WINDOW_WEEKS:
+            raise ValueOutOfRange(f"weekly {name} too large to add up over {WINDOW_WEEKS} weeks in int64")
 
-    starts = _group_starts(symbol)
+    starts = run_starts(symbol)
     ends = np.append(starts[1:], len(symbol)).astype(np.int64)
     weeks = ends - starts
     first, last = _trend_ends(volume, starts, ends, weeks)
@@ -103,14 +109,6 @@ def rolling_checks(rolling: pa.Table) -> list[Check]:
             f"{zero} symbols have a zero 6-week average" if zero else "No zero 6-week averages",
         ),
     ]
-
-
-def _group_starts(sorted_keys: pa.Array) -> np.ndarray:
-    """Index of the first row of each run of equal keys."""
-    if len(sorted_keys) == 0:
-        return np.array([], dtype=np.int64)
-    codes = pc.dictionary_encode(sorted_keys).indices.to_numpy()
-    return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int64)
 
 
 def _trend_ends(volume: np.ndarray, starts: np.ndarray, ends: np.ndarray, weeks: np.ndarray):

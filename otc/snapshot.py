@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.columns import run_starts
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.quality import CheckStatus
@@ -70,8 +70,7 @@ def top_venues(venue_volume: pa.Table) -> pa.Table:
     if ranked.num_rows == 0:
         return pa.table({"symbol": pa.array([], pa.string()), "top_venue_mpid": pa.array([], pa.string()),
                          "top_venue_shares": pa.array([], pa.int64())})
-    codes = pc.dictionary_encode(ranked["symbol"].combine_chunks()).indices.to_numpy()
-    firsts = pa.array(np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]))
+    firsts = pa.array(run_starts(ranked["symbol"]))
     return pa.table({
         "symbol": ranked["symbol"].take(firsts),
         "top_venue_mpid": ranked["mpid"].take(firsts),

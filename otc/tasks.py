@@ -46,16 +46,22 @@ class Build:
     task_dicts: tuple[dict[str, Any], ...]
     stage_task_names: tuple[str, ...]
     no_variables: bool = False
+    dep_file: str | None = None  # doit's state; default: inside the build dir
 
     @classmethod
     def from_vars(cls, get_var: Callable[[str], str | None], today: dt.date | None = None) -> "Build":
         raw = {name: get_var(name) for name in PARAMETER_NAMES}
         now = utc_now()
+        build_dir = Path(raw.get("build_dir") or DEFAULT_BUILD_DIR)
+        try:  # doit opens its state there before any task runs
+            build_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"Cannot use build_dir {build_dir}: {exc.strerror or exc}"
+            return cls(build_dir, (_backfill_task(_fail(problem), [], ""),), (), dep_file=":memory:")
         try:
-            params = parse_backfill_params(raw, today or now.date())
+            params = parse_backfill_params(raw, today or dt.date.today())
         except ParameterError as exc:
-            build_dir = Path(raw.get("build_dir") or DEFAULT_BUILD_DIR)
-            no_variables = all(value is None for value in raw.values())
+            no_variables = all(value is None for name, value in raw.items() if name != "build_dir")
             return cls(build_dir, (_backfill_task(_fail(str(exc)), [], ""),), (), no_variables)
         layout = Layout(params.build_dir)
         batch_id = batch_id_for(params.tier, params.start_week, params.end_week, now,
@@ -71,11 +77,9 @@ class Build:
         Bare `doit forget` forgets the default tasks: with a backfill's variables, every stage
         of it; with none, doit cannot know the tasks, so it forgets everything it recorded.
         """
-        layout = Layout(self.build_dir)
-        layout.doit_db.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "default_tasks": [*self.stage_task_names, BACKFILL_TASK],
-            "dep_file": str(layout.doit_db),
+            "dep_file": self.dep_file or str(Layout(self.build_dir).doit_db),
             "backend": "sqlite3",
             "check_file_uptodate": MemoMD5Checker,
             "reporter": BackfillReporter,

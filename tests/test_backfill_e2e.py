@@ -116,6 +116,7 @@ def test_byte_identical_recopy_reruns_nothing(built: Path):
 @pytest.mark.parametrize("forget_args, expected", [
     pytest.param([*RANGE], ALL_STAGES, id="bare-forget-with-the-backfill-variables"),
     pytest.param([], ALL_STAGES, id="bare-forget-without-variables"),
+    pytest.param(["build_dir=build"], ALL_STAGES, id="bare-forget-naming-only-the-build-dir"),
     pytest.param(["aggregate:NMS_TIER_1:2025-11-28", *RANGE],
                  ["aggregate:NMS_TIER_1:2025-11-28", "rolling:NMS_TIER_1:2025-12-26",
                   "snapshot:NMS_TIER_1:2025-12-26"], id="forget-one-task"),
@@ -177,6 +178,10 @@ def test_unknown_header_fails_that_week_only(project: Path):
                  "start_week (2025-12-26) must be <= end_week (2025-11-21)", id="start-after-end"),
     pytest.param(["tier=OTC", "weeks_back=2", "start_week=2025-11-21", "end_week=2025-12-26"],
                  "Specify either weeks_back OR start_week and end_week, not both", id="both-forms"),
+    pytest.param(["tier=OTC", "weeks_back=2", "build_dir=dodo.py/build"],
+                 "Cannot use build_dir dodo.py/build: Not a directory", id="build-dir-under-a-file"),
+    pytest.param(["tier=OTC", "start_week=0001-01-05", "end_week=0001-01-05"],
+                 "The 6-week window ending 0001-01-05 starts before year 1", id="window-before-year-one"),
 ])
 def test_invalid_parameters_give_one_line_and_non_zero_exit(project: Path, args, message):
     result = doit(project, "backfill", *args)

@@ -355,3 +355,19 @@ def test_rolling_matches_slow_reference_on_random_table():
                                     f"{complete}/{len(expected)} ({share}%)"),
         "no_zero_rolling_volume": ("WARN" if zero else "PASS", str(zero)),
     }
+
+
+def test_weekly_totals_too_large_to_add_exactly_are_refused_not_wrapped():
+    from otc.exact import ValueOutOfRange
+    from otc.errors import OtcError
+
+    huge = 2 * 10**18  # six of them overflow int64
+    table = pa.table({
+        "week_ending": pa.array(WINDOW, pa.date32()),
+        "symbol": ["BIG"] * 6,
+        "total_volume": pa.array([huge] * 6, pa.int64()),
+        "total_trades": pa.array([1000] * 6, pa.int64()),
+    })
+    with pytest.raises(ValueOutOfRange, match="too large to add up over 6 weeks") as raised:
+        rolling_6w(table, WINDOW, CTX)
+    assert isinstance(raised.value, OtcError)  # a failed stage with one line, not a traceback

@@ -1,0 +1,17 @@
+"""Small vectorised helpers on Arrow columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def run_starts(sorted_keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Index of the first row of each run of equal values in an already sorted column."""
+    if len(sorted_keys) == 0:
+        return np.array([], dtype=np.int64)
+    if isinstance(sorted_keys, pa.ChunkedArray):
+        sorted_keys = sorted_keys.combine_chunks()
+    codes = pc.dictionary_encode(sorted_keys).indices.to_numpy()
+    return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int64)
