@@ -24,6 +24,7 @@ class BatchPlan:
     rolling_planned: bool
     snapshot_planned: bool
     unplanned: dict[str, str] = dataclasses.field(default_factory=dict)  # stage -> why it cannot run
+    refreshed: tuple[str, ...] = ()  # rolling/snapshot tasks of earlier range ends this run checks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,11 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
         stage: _window_outcome(stage, records.get((tier, last), {}), planned, plan, ledger, f"{tier}:{last}")
         for stage, planned in ((Stage.ROLLING, plan.rolling_planned), (Stage.SNAPSHOT, plan.snapshot_planned))
     }
+    for name in plan.refreshed:
+        stage, _, week = name.split(":")
+        record = records.get((tier, week), {}).get(Stage(stage))
+        if record is not None:
+            ledger.note(record, name)
     errors = [f"{w['week_ending']}: {w['error']}" for w in weeks_out if w.get("error")]
     errors += [f"{stage.value.capitalize()}: {o['error']}" for stage, o in window_out.items() if o["error"]]
 

@@ -76,6 +76,12 @@ class Layout:
         """The JSON record of the execution that last produced a stage's outputs."""
         return self.build_dir / "_records" / tier.value / f"{week.isoformat()}.{stage.value}.json"
 
+    def record_weeks(self, stage: Stage, tier: Tier) -> list[dt.date]:
+        """The weeks of `tier` that hold a record of `stage`."""
+        suffix = f".{stage.value}.json"
+        folder = self.build_dir / "_records" / tier.value
+        return sorted(dt.date.fromisoformat(p.name[: -len(suffix)]) for p in folder.glob(f"*{suffix}"))
+
     def record_files(self) -> list[Path]:
         return sorted((self.build_dir / "_records").glob("*/*.json"))
 

@@ -136,7 +136,12 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
         yield task
     elif not params.skip_snapshot:
         unplanned[Stage.SNAPSHOT.value] = f"no summary for {last}, the range's last week"
-    plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned, unplanned)
+    refreshed = []
+    for task in _earlier_window_tasks(layout, tier, last, set(sources), sources, batch, options, params.force):
+        names.append(f"{task['basename']}:{task['name']}")
+        refreshed.append(names[-1])
+        yield task
+    plan = BatchPlan(params, batch, missing, rolling_planned, snapshot_planned, unplanned, tuple(refreshed))
     yield _backfill_task((report, [plan]), names, f"{tier.value} {params.start_week}..{params.end_week}",
                          params.build_dir)
 
@@ -157,6 +162,33 @@ _GROUP_DOCS = {
     Stage.ROLLING: "6-week rolling averages and trends for the range's last week.",
     Stage.SNAPSHOT: "Research snapshot for the range's last week.",
 }
+
+
+def _earlier_window_tasks(
+    layout: Layout, tier: Tier, last: dt.date, building: set[dt.date], sources: dict[dt.date, str],
+    batch: Batch, options: dict[str, Any], force: bool,
+) -> Iterator[dict[str, Any]]:
+    """Rolling and snapshot of earlier range ends whose window holds a week this run builds.
+
+    They read this run's summaries, so they are tasks too: a changed source re-runs every
+    rolling and snapshot that reads it, not only the current range's.
+    """
+    rolled = set(layout.record_weeks(Stage.ROLLING, tier))
+    snapped = set(layout.record_weeks(Stage.SNAPSHOT, tier))
+    for week in sorted((rolled | snapped) - {last}):
+        window = tuple(rolling_window(week))
+        if not building.intersection(window):
+            continue
+        snapshot = steps.read_record(layout, Stage.SNAPSHOT, tier, week)
+        with_rolling = week in rolled and (
+            snapshot is None or snapshot["execution"]["params"].get("with_rolling", True))
+        job = steps.WindowJob(tier, week, layout, window, with_rolling=with_rolling)
+        window_sources = [sources[w] for w in window if w in sources]
+        if week in rolled:
+            summary_weeks = [w for w in window if w in building or _summary(layout, tier, w).exists()]
+            yield _rolling_task(job, batch, summary_weeks, window_sources, options, force)
+        if week in snapped:
+            yield _snapshot_task(job, batch, window_sources, options, force)
 
 
 def _week_tasks(

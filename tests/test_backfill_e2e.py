@@ -279,3 +279,19 @@ def test_up_to_date_stage_keeps_the_lineage_of_the_run_that_made_it(built: Path)
     raw = ds.dataset(built / "build/otc_raw").to_table()
     assert batch_id not in set(raw["batch_id"].to_pylist())
     assert json.loads((built / "build/manifest.json").read_text()) == first_manifest
+
+
+def test_changed_source_reruns_the_rolling_and_snapshot_of_an_earlier_range_that_read_it(project: Path):
+    earlier = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-19"]
+    assert doit(project, "backfill", *earlier).returncode == 0
+    assert doit(project, "backfill", *RANGE).returncode == 0
+    source = project / "data/fixtures/otc/week_2025-12-12.psv"
+    source.write_text(source.read_text() + "2025-12-12|NMS_TIER_1|ZZZZ|NITE|100|1\n")
+    result = doit(project, "backfill", *RANGE)
+    assert sorted(stage_lines(result.stdout)) == sorted(
+        _week_and_window("2025-12-12") + ["rolling:NMS_TIER_1:2025-12-19", "snapshot:NMS_TIER_1:2025-12-19"])
+    rolling = ds.dataset(project / "build/otc_symbol_rolling_6w").to_table().to_pylist()
+    zzzz_weeks = sorted(str(r["week_ending"]) for r in rolling if r["symbol"] == "ZZZZ")
+    assert zzzz_weeks == ["2025-12-19", "2025-12-26"]  # both windows now read the new week
+    again = doit(project, "backfill", *RANGE)
+    assert metrics(again.stdout)["stages_run"] == "0"
