@@ -21,7 +21,7 @@ from otc.reporting import BackfillReporter
 from otc.sources import source_problem
 from otc.schemas import CALCULATION_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.tiers import Tier
-from otc.weeks import rolling_window
+from otc.weeks import WINDOW_WEEKS, rolling_window
 
 #: Bumped when a stage's rules change: it makes that stage's outputs stale.
 STAGE_VERSIONS = {
@@ -120,7 +120,11 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
     window = tuple(rolling_window(last))
     job = steps.WindowJob(tier, last, layout, window, with_rolling=not params.skip_rolling)
     summary_weeks = [w for w in window if w in sources or _summary(layout, tier, w).exists()]
-    window_sources = [sources[w] for w in window if w in sources]
+    # a window's tasks depend on the sources of all its weeks that have a usable file, in the
+    # range or not, so that the same files on disk always give the same file_dep
+    readable = {w: sources.get(w) or str(params.source_path(w)) for w in _window_weeks(last, sources)
+                if w in sources or source_problem(params.source_path(w)) is None}
+    window_sources = [readable[w] for w in window if w in readable]
     rolling_planned = not params.skip_rolling and bool(summary_weeks)
     snapshot_planned = not params.skip_snapshot and (last in sources or _summary(layout, tier, last).exists())
     unplanned = {}
@@ -137,7 +141,7 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
     elif not params.skip_snapshot:
         unplanned[Stage.SNAPSHOT.value] = f"no summary for {last}, the range's last week"
     refreshed = []
-    for task in _earlier_window_tasks(layout, tier, last, set(sources), sources, batch, options, params.force):
+    for task in _earlier_window_tasks(layout, tier, last, set(sources), readable, batch, options, params.force):
         names.append(f"{task['basename']}:{task['name']}")
         refreshed.append(names[-1])
         yield task
@@ -162,6 +166,14 @@ _GROUP_DOCS = {
     Stage.ROLLING: "6-week rolling averages and trends for the range's last week.",
     Stage.SNAPSHOT: "Research snapshot for the range's last week.",
 }
+
+
+def _window_weeks(last: dt.date, building: dict[dt.date, str]) -> set[dt.date]:
+    """Every week some window of this run can read: the last week's and each built week's."""
+    weeks = set(rolling_window(last))
+    for week in building:
+        weeks.update(rolling_window(week + dt.timedelta(weeks=WINDOW_WEEKS - 1)))
+    return weeks
 
 
 def _earlier_window_tasks(
