@@ -11,12 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from otc.context import StageContext
-from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted
+from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
 from otc.schemas import Table, conform
 from otc.sources import SourceFile, SourceFormat, SourceLines, detect_format, split_fields, split_lines
 from otc.tiers import canonical_tier_labels
 
-RAW_LINE_MAX_CHARS = 500
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
@@ -135,32 +134,6 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
         text.filter(rejected), pa.nulls(len(text) - n, pa.string()),
     )
     return table, rejects
-
-
-def reject_rows(
-    ctx: StageContext,
-    stage: RejectStage,
-    source_locator: str,
-    code: pa.Array,
-    detail: pa.Array,
-    line_number: pa.Array,
-    raw_line: pa.Array,
-    raw_record_hash: pa.Array,
-) -> pa.Table:
-    """Rows of otc_rejects for one stage, in line order."""
-    n = len(code)
-    table = pa.table({
-        **ctx.key_columns(n),
-        "stage": pa.repeat(pa.scalar(stage.value), n),
-        "reason_code": code,
-        "reason_detail": detail,
-        "source_locator": pa.repeat(pa.scalar(source_locator), n),
-        "line_number": line_number,
-        "raw_line": pc.utf8_slice_codeunits(raw_line, 0, RAW_LINE_MAX_CHARS),
-        "raw_record_hash": raw_record_hash,
-        "created_at": ctx.timestamp(n),
-    })
-    return conform(table.sort_by([("line_number", "ascending")]), Table.REJECTS)
 
 
 def parse_int64(text: pa.Array) -> pa.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import datetime as dt
 import uuid
 from typing import Any, Callable
@@ -12,7 +13,9 @@ from otc.tiers import Tier
 BACKFILL_PIPELINE = "otc.backfill_range"
 
 
-class ExecutionStatus:
+class ExecutionStatus(enum.StrEnum):
+    """How an execution ended."""
+
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
 

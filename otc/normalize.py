@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 import numpy as np
 import pyarrow as pa
@@ -10,8 +11,7 @@ import pyarrow.compute as pc
 
 from otc.context import StageContext
 from otc.exact import round_ratio
-from otc.ingest import reject_rows
-from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted
+from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
 from otc.schemas import AVG_TRADE_SIZE, Table, conform
 
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,9}$"
@@ -20,7 +20,9 @@ INPUT_COLUMNS = ["record_hash", "source_line_number", "symbol", "mpid", "total_s
 MPID_PATTERN = r"^[A-Z0-9]{4}$"
 
 
-class Status:
+class Status(enum.StrEnum):
+    """A raw record's outcome in otc_normalization_map."""
+
     ACCEPTED = "ACCEPTED"
     REJECTED = "REJECTED"
 
@@ -74,7 +76,7 @@ def normalize(
         "symbol": pc.if_else(accepted, symbol, pa.scalar(None, pa.string())),
         "mpid": pc.if_else(accepted, mpid, pa.scalar(None, pa.string())),
         "status": pa.DictionaryArray.from_arrays(
-            pc.cast(rejected, pa.int32()), pa.array([Status.ACCEPTED, Status.REJECTED])),
+            pc.cast(rejected, pa.int32()), pa.array([Status.ACCEPTED.value, Status.REJECTED.value])),
         "reject_reason": code,
         "reject_detail": detail,
         "created_at": ctx.timestamp(n),

@@ -9,6 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.context import StageContext
+from otc.schemas import Table, conform
+
 
 class RejectCode(str, enum.Enum):
     PARSE_ERROR = "PARSE_ERROR"
@@ -71,3 +74,32 @@ def _mask(failed: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
     if isinstance(failed, np.ndarray):
         return failed.astype(bool, copy=False)
     return pc.fill_null(failed, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+RAW_LINE_MAX_CHARS = 500
+
+
+def reject_rows(
+    ctx: StageContext,
+    stage: RejectStage,
+    source_locator: str,
+    code: pa.Array,
+    detail: pa.Array,
+    line_number: pa.Array,
+    raw_line: pa.Array,
+    raw_record_hash: pa.Array,
+) -> pa.Table:
+    """Rows of otc_rejects for one stage, in line order."""
+    n = len(code)
+    table = pa.table({
+        **ctx.key_columns(n),
+        "stage": pa.repeat(pa.scalar(stage.value), n),
+        "reason_code": code,
+        "reason_detail": detail,
+        "source_locator": pa.repeat(pa.scalar(source_locator), n),
+        "line_number": line_number,
+        "raw_line": pc.utf8_slice_codeunits(raw_line, 0, RAW_LINE_MAX_CHARS),
+        "raw_record_hash": raw_record_hash,
+        "created_at": ctx.timestamp(n),
+    })
+    return conform(table.sort_by([("line_number", "ascending")]), Table.REJECTS)

@@ -19,13 +19,13 @@ from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
 from otc.reporting import BackfillReporter
 from otc.sources import source_problem
-from otc.schemas import CALCULATION_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
+from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.tiers import Tier
 from otc.weeks import WINDOW_WEEKS, rolling_window
 
 #: Bumped when a stage's rules change: it makes that stage's outputs stale.
 STAGE_VERSIONS = {
-    Stage.INGEST: "v1.0.0",
+    Stage.INGEST: INGEST_VERSION,
     Stage.NORMALIZE: CALCULATION_VERSION,
     Stage.AGGREGATE: CALCULATION_VERSION,
     Stage.ROLLING: ROLLING_VERSION,
@@ -217,8 +217,8 @@ def _week_tasks(
                Stage.AGGREGATE: steps.run_aggregate}
     for stage, runner in runners.items():
         settings = {} if stage is Stage.INGEST else options
-        yield _stage_task(stage, tier.value, week, (runner, [job, batch]), upstream[stage],
-                          _outputs(layout, stage, tier, week), settings, force)
+        yield _stage_task(stage, job, runner, batch, upstream[stage], _outputs(layout, stage, tier, week),
+                          settings, force)
 
 
 def _rolling_task(
@@ -230,8 +230,8 @@ def _rolling_task(
     for week in summary_weeks:
         inputs += [str(_summary(layout, tier, week)), str(layout.record_file(Stage.AGGREGATE, tier, week))]
     settings = {**options, "window": [w.isoformat() for w in job.window]}
-    return _stage_task(Stage.ROLLING, tier.value, job.week, (steps.run_rolling, [job, batch]),
-                       inputs, _outputs(layout, Stage.ROLLING, tier, job.week), settings, force)
+    return _stage_task(Stage.ROLLING, job, steps.run_rolling, batch, inputs,
+                       _outputs(layout, Stage.ROLLING, tier, job.week), settings, force)
 
 
 def _snapshot_task(
@@ -248,8 +248,8 @@ def _snapshot_task(
     if job.with_rolling:
         inputs += _outputs(layout, Stage.ROLLING, tier, week)
     settings = {**options, "with_rolling": job.with_rolling}
-    return _stage_task(Stage.SNAPSHOT, tier.value, week, (steps.run_snapshot, [job, batch]),
-                       inputs, _outputs(layout, Stage.SNAPSHOT, tier, week), settings, force)
+    return _stage_task(Stage.SNAPSHOT, job, steps.run_snapshot, batch, inputs,
+                       _outputs(layout, Stage.SNAPSHOT, tier, week), settings, force)
 
 
 def _outputs(layout: Layout, stage: Stage, tier: Tier, week: dt.date) -> list[str]:
@@ -263,10 +263,10 @@ def _summary(layout: Layout, tier: Tier, week: dt.date) -> Path:
 
 
 def _stage_task(
-    stage: Stage, tier: str, week: dt.date, action: tuple, file_dep: list[str], targets: list[str],
-    options: dict[str, Any], force: bool,
+    stage: Stage, job: steps.WeekJob | steps.WindowJob, runner: Callable[..., Any], batch: Batch,
+    file_dep: list[str], targets: list[str], options: dict[str, Any], force: bool,
 ) -> dict[str, Any]:
-    build_dir = str(action[1][0].layout.build_dir)
+    tier, week = job.tier.value, job.week
     # The batch id travels in the action's arguments, never in `uptodate`: a new run of the
     # same inputs, rules and options is up to date.
     settings = {"stage": stage.value, "version": STAGE_VERSIONS[stage], "tier": tier,
@@ -278,12 +278,12 @@ def _stage_task(
         "basename": stage.value,
         "name": f"{tier}:{week.isoformat()}",
         "doc": f"{_GROUP_DOCS[stage]} ({tier} {week.isoformat()})",
-        "actions": [action],
+        "actions": [(runner, [job, batch])],
         "file_dep": file_dep,
         "targets": targets,
         "uptodate": uptodate,
         "clean": True,
-        "meta": {"build_dir": build_dir},
+        "meta": {"build_dir": str(job.layout.build_dir)},
     }
 
 
