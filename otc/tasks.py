@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -21,7 +22,7 @@ from otc.reporting import BackfillReporter
 from otc.sources import source_problem
 from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.tiers import Tier
-from otc.weeks import WINDOW_WEEKS, rolling_window
+from otc.weeks import rolling_window
 
 #: Bumped when a stage's rules change: it makes that stage's outputs stale.
 STAGE_VERSIONS = {
@@ -120,28 +121,35 @@ def backfill_tasks(params: BackfillParams, batch: Batch) -> Iterator[dict[str, A
     window = tuple(rolling_window(last))
     job = steps.WindowJob(tier, last, layout, window, with_rolling=not params.skip_rolling)
     summary_weeks = [w for w in window if w in sources or _summary(layout, tier, w).exists()]
-    # a window's tasks depend on the sources of all its weeks that have a usable file, in the
-    # range or not, so that the same files on disk always give the same file_dep
-    readable = {w: sources.get(w) or str(params.source_path(w)) for w in _window_weeks(last, sources)
-                if w in sources or source_problem(params.source_path(w)) is None}
-    window_sources = [readable[w] for w in window if w in readable]
+    # A window's tasks depend on the source of each of its weeks that has a usable file, in the
+    # range or not: the same files on disk always give the same file_dep, whatever the range.
+    @functools.cache
+    def usable_source(week: dt.date) -> str | None:
+        if week in sources:
+            return sources[week]
+        return str(params.source_path(week)) if source_problem(params.source_path(week)) is None else None
+
+    def window_sources(weeks: tuple[dt.date, ...]) -> list[str]:
+        return [path for path in map(usable_source, weeks) if path]
+
     rolling_planned = not params.skip_rolling and bool(summary_weeks)
     snapshot_planned = not params.skip_snapshot and (last in sources or _summary(layout, tier, last).exists())
     unplanned = {}
     if rolling_planned:
-        task = _rolling_task(job, batch, summary_weeks, window_sources, options, params.force)
+        task = _rolling_task(job, batch, summary_weeks, window_sources(window), options, params.force)
         names.append(f"{task['basename']}:{task['name']}")
         yield task
     elif not params.skip_rolling:
         unplanned[Stage.ROLLING.value] = f"no weekly summary in the 6-week window ending {last}"
     if snapshot_planned:
-        task = _snapshot_task(job, batch, window_sources, options, params.force)
+        task = _snapshot_task(job, batch, window_sources(window), options, params.force)
         names.append(f"{task['basename']}:{task['name']}")
         yield task
     elif not params.skip_snapshot:
         unplanned[Stage.SNAPSHOT.value] = f"no summary for {last}, the range's last week"
     refreshed = []
-    for task in _earlier_window_tasks(layout, tier, last, set(sources), readable, batch, options, params.force):
+    for task in _earlier_window_tasks(layout, tier, last, set(sources), window_sources, batch, options,
+                                      params.force):
         names.append(f"{task['basename']}:{task['name']}")
         refreshed.append(names[-1])
         yield task
@@ -168,17 +176,10 @@ _GROUP_DOCS = {
 }
 
 
-def _window_weeks(last: dt.date, building: dict[dt.date, str]) -> set[dt.date]:
-    """Every week some window of this run can read: the last week's and each built week's."""
-    weeks = set(rolling_window(last))
-    for week in building:
-        weeks.update(rolling_window(week + dt.timedelta(weeks=WINDOW_WEEKS - 1)))
-    return weeks
-
-
 def _earlier_window_tasks(
-    layout: Layout, tier: Tier, last: dt.date, building: set[dt.date], sources: dict[dt.date, str],
-    batch: Batch, options: dict[str, Any], force: bool,
+    layout: Layout, tier: Tier, last: dt.date, building: set[dt.date],
+    window_sources: Callable[[tuple[dt.date, ...]], list[str]], batch: Batch, options: dict[str, Any],
+    force: bool,
 ) -> Iterator[dict[str, Any]]:
     """Rolling and snapshot of earlier range ends whose window holds a week this run builds.
 
@@ -195,12 +196,11 @@ def _earlier_window_tasks(
         with_rolling = week in rolled and (
             snapshot is None or snapshot["execution"]["params"].get("with_rolling", True))
         job = steps.WindowJob(tier, week, layout, window, with_rolling=with_rolling)
-        window_sources = [sources[w] for w in window if w in sources]
         if week in rolled:
             summary_weeks = [w for w in window if w in building or _summary(layout, tier, w).exists()]
-            yield _rolling_task(job, batch, summary_weeks, window_sources, options, force)
+            yield _rolling_task(job, batch, summary_weeks, window_sources(window), options, force)
         if week in snapped:
-            yield _snapshot_task(job, batch, window_sources, options, force)
+            yield _snapshot_task(job, batch, window_sources(window), options, force)
 
 
 def _week_tasks(

@@ -295,3 +295,12 @@ def test_changed_source_reruns_the_rolling_and_snapshot_of_an_earlier_range_that
     assert zzzz_weeks == ["2025-12-19", "2025-12-26"]  # both windows now read the new week
     again = doit(project, "backfill", *RANGE)
     assert metrics(again.stdout)["stages_run"] == "0"
+
+
+def test_moving_the_range_forward_runs_only_the_new_week_and_its_window(project: Path):
+    first = doit(project, "backfill", "tier=NMS_TIER_1", "weeks_back=5", "as_of=2025-12-19")
+    assert first.returncode == 0
+    # 2025-11-21 leaves the range; the 2025-12-19 window that read it must stay up to date
+    second = doit(project, "backfill", "tier=NMS_TIER_1", "weeks_back=5", "as_of=2025-12-26")
+    assert sorted(stage_lines(second.stdout)) == _week_and_window("2025-12-26")
+    assert metrics(second.stdout)["stages_up_to_date"] == "14"  # 4 weeks x 3 + 12-19's two
