@@ -58,7 +58,6 @@ class _Outcome:
     outputs: dict[Table, pa.Table]
     counts: dict[str, int]
     rows: int
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 Body = Callable[[StageContext, dict[str, Any]], _Outcome]
