@@ -74,8 +74,8 @@ def _parsed_columns() -> pa.Schema:
 
 def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: str) -> tuple[pa.Table, pa.Table]:
     """One chunk of lines: the parsed records (with record_hash) and the INGEST rejects."""
-    text, line_number = lines.text, lines.line_number
-    count, fields = split_fields(text, fmt)
+    line_number = lines.line_number
+    count, fields = split_fields(lines, fmt)
     shares = parse_int64(fields["total_shares"])
     trades = parse_int64(fields["total_trades"])
     expected_fields = len(fmt.fields)
@@ -101,7 +101,7 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
             pc.and_(pc.is_valid(last_update), pc.invert(_is_iso_date(last_update))),
             _invalid("lastUpdateDate", last_update),
         ))
-    code, detail = first_failure(rules, len(text))
+    code, detail = first_failure(rules, len(lines))
     rejected = pc.is_valid(code)
     parsed = pc.invert(rejected)
 
@@ -131,7 +131,8 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
     rejects = reject_rows(
         ctx, RejectStage.INGEST, locator,
         code.filter(rejected), detail.filter(rejected), line_number.filter(rejected),
-        text.filter(rejected), pa.nulls(len(text) - n, pa.string()),
+        lines.texts().filter(rejected) if n < len(lines) else pa.array([], pa.string()),
+        pa.nulls(len(lines) - n, pa.string()),
     )
     return table, rejects
 

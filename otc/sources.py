@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from otc.errors import SourceError
 
@@ -100,24 +101,76 @@ def read_source(path: Path) -> SourceFile:
 
 @dataclasses.dataclass(frozen=True)
 class SourceLines:
-    """The non-blank lines of a file, in order, with their 1-based physical line numbers."""
+    """The non-blank lines of a file, in order, with their 1-based physical line numbers.
+
+    A file whose lines all split into the same number of fields arrives already split
+    (`pieces`, untrimmed); its `text` is then rebuilt from them only where it is needed.
+    """
 
     line_number: pa.Array  # int64
-    text: pa.Array  # string, line end removed; undecodable bytes shown as U+FFFD
     decodable: pa.Array  # bool
+    text: pa.Array | None = None  # string, line end removed; undecodable bytes shown as U+FFFD
+    pieces: tuple[pa.ChunkedArray, ...] | None = None  # string, each line's fields in order
 
     def __len__(self) -> int:
-        return len(self.text)
+        return len(self.line_number)
 
     def slice(self, offset: int, length: int | None = None) -> "SourceLines":
         return SourceLines(
-            self.line_number.slice(offset, length), self.text.slice(offset, length),
-            self.decodable.slice(offset, length),
+            self.line_number.slice(offset, length), self.decodable.slice(offset, length),
+            None if self.text is None else self.text.slice(offset, length),
+            None if self.pieces is None else tuple(p.slice(offset, length) for p in self.pieces),
         )
+
+    def texts(self) -> pa.Array:
+        """Each line's text (for a file read already split, its fields joined again: exactly the
+        line, since that path takes only files without CR)."""
+        if self.text is not None:
+            return self.text
+        assert self.pieces is not None
+        return pc.binary_join_element_wise(*(p.combine_chunks() for p in self.pieces), "|")
 
 
 def split_lines(data: bytes) -> SourceLines:
     """Split on LF (CRLF tolerated, BOM dropped) and drop blank lines, keeping line numbers."""
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    return _split_uniform(data, start) or split_lines_by_text(data)
+
+
+def _split_uniform(data: bytes, start: int) -> SourceLines | None:
+    """The common case in one pass of Arrow's CSV reader: every line holds the same number of
+    `|`-separated fields, as valid UTF-8, with no CR and no blank line. Anything else returns
+    None (the reader refuses a ragged, blank or undecodable line), for `split_lines_by_text`."""
+    first_end = data.find(b"\n", start)
+    first = data[start:first_end if first_end != -1 else len(data)]
+    # the reader would read an empty line as a row of empty fields and drop a second BOM;
+    # with one field a line, it could not tell a blank line from a value
+    if (b"|" not in first or data.startswith(_BOM, start)
+            or data.find(b"\r", start) != -1 or data.find(b"\n\n", start) != -1):
+        return None
+    names = [f"f{i}" for i in range(first.count(b"|") + 1)]
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(memoryview(data)[start:]),
+            read_options=pa_csv.ReadOptions(column_names=names),
+            parse_options=pa_csv.ParseOptions(
+                delimiter="|", quote_char=False, double_quote=False, escape_char=False,
+                newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return None
+    n = table.num_rows
+    return SourceLines(
+        pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.repeat(pa.scalar(True), n),
+        pieces=tuple(table.columns),
+    )
+
+
+def split_lines_by_text(data: bytes) -> SourceLines:
+    """`split_lines` for any file: Arrow splits the bytes on LF, then each line is checked."""
     body = memoryview(data)[len(_BOM):] if data.startswith(_BOM) else memoryview(data)
     # one binary value over the file's own bytes (no copy), split into lines by Arrow
     bounds = pa.array([0, len(body)], pa.int64()).buffers()[1]
@@ -131,11 +184,11 @@ def split_lines(data: bytes) -> SourceLines:
     if data.find(b"\r") != -1:
         text = pc.utf8_rtrim(text, characters="\r")
     text = text.cast(pa.string())
-    lines = SourceLines(pa.array(np.arange(1, len(text) + 1, dtype=np.int64)), text, decodable)
+    lines = SourceLines(pa.array(np.arange(1, len(text) + 1, dtype=np.int64)), decodable, text)
     keep = pc.match_substring_regex(text, r"\S")  # blank: empty or only white space
     if pc.all(keep).as_py():
         return lines
-    return SourceLines(lines.line_number.filter(keep), text.filter(keep), decodable.filter(keep))
+    return SourceLines(lines.line_number.filter(keep), decodable.filter(keep), text.filter(keep))
 
 
 def _decode_each(pieces: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -152,9 +205,9 @@ def _decode_each(pieces: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def detect_format(lines: SourceLines, locator: str) -> tuple[SourceFormat, bool]:
     """The file's format, and whether its first line is a header (to be skipped)."""
-    if len(lines.text) == 0:
+    if len(lines) == 0:
         raise SourceError(f"Source file is empty: {locator}")
-    first = lines.text[0].as_py()
+    first = lines.slice(0, 1).texts()[0].as_py()
     fields = [f.strip() for f in first.split("|")]
     for fmt in SourceFormat:
         if [f.lower() for f in fields] == [h.lower() for h in fmt.header]:
@@ -167,15 +220,17 @@ def detect_format(lines: SourceLines, locator: str) -> tuple[SourceFormat, bool]
     )
 
 
-def split_fields(text: pa.Array, fmt: SourceFormat) -> tuple[pa.Array, dict[str, pa.Array]]:
+def split_fields(lines: SourceLines, fmt: SourceFormat) -> tuple[pa.Array, dict[str, pa.Array]]:
     """Pipe-split each line: its field count, and each field trimmed (null where the count is wrong)."""
-    parts = pc.split_pattern(text, "|")
+    names = fmt.fields
+    if lines.pieces is not None and len(lines.pieces) == len(names):
+        count = pa.repeat(pa.scalar(len(names), pa.int64()), len(lines))
+        return count, {name: pc.utf8_trim_whitespace(piece.combine_chunks())
+                       for name, piece in zip(names, lines.pieces)}
+    parts = pc.split_pattern(lines.texts(), "|")
     count = pc.list_value_length(parts).cast(pa.int64())
-    shaped = pc.equal(count, len(fmt.fields))
+    shaped = pc.equal(count, len(names))
     # list_element needs every list long enough: pad misshaped rows with an empty list of nulls
-    padded = pc.if_else(shaped, parts, pa.scalar([None] * len(fmt.fields), parts.type))
-    fields = {
-        name: pc.utf8_trim_whitespace(pc.list_element(padded, i))
-        for i, name in enumerate(fmt.fields)
-    }
+    padded = pc.if_else(shaped, parts, pa.scalar([None] * len(names), parts.type))
+    fields = {name: pc.utf8_trim_whitespace(pc.list_element(padded, i)) for i, name in enumerate(names)}
     return count, fields
