@@ -23,7 +23,7 @@ from otc.rolling import rolling_6w
 from otc.schemas import Table, empty
 from otc.snapshot import research_snapshot
 from otc.sources import read_source
-from otc.store import read_json, read_table, write_json, write_table
+from otc.store import read_json, read_table, write_json, write_tables
 from otc.tiers import Tier
 
 
@@ -194,8 +194,7 @@ def _execute(
     except OtcError as exc:
         outcome = _Outcome({t: empty(t) for t in STAGE_TABLES[stage]}, {}, 0)
         error = str(exc)
-    for table, path in layout.outputs(stage, tier, week).items():
-        write_table(outcome.outputs[table], path)
+    write_tables({path: outcome.outputs[table] for table, path in layout.outputs(stage, tier, week).items()})
     seconds = time.perf_counter() - clock
     execution = Execution(
         execution_id=ctx.execution_id,
