@@ -1,15 +1,23 @@
-"""How doit decides a file changed: its content (md5), each file read at most once per run."""
+"""How doit decides a file dependency changed: a source by its content, an output by its mtime."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from doit.dependency import MD5Checker, get_file_md5
 
 
-class MemoMD5Checker(MD5Checker):
-    """doit's MD5 checker (timestamp first, then size, then content) with a memo of digests by
-    (path, mtime, size): a source file that five tasks depend on is hashed once, not five times."""
+class FileStateChecker(MD5Checker):
+    """doit's MD5 checker (timestamp first, then size, then content), with two savings.
+
+    A file that several tasks depend on is hashed once a run, not once a task. And a file
+    under `outputs_root` (the build dir) is not hashed at all: every stage that rewrites
+    one of its outputs writes new execution ids and timestamps into it, so a new mtime
+    already means new content, and reading it back to hash it only costs time.
+    """
+
+    outputs_root: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -21,11 +29,15 @@ class MemoMD5Checker(MD5Checker):
             self._digests[key] = get_file_md5(path)
         return self._digests[key]
 
+    def _is_output(self, path: str) -> bool:
+        root = self.outputs_root
+        return root is not None and os.path.abspath(path).startswith(root + os.sep)
+
     def check_modified(self, file_path, file_stat, state):
         timestamp, size, file_md5 = state
         if file_stat.st_mtime == timestamp:
             return False
-        if file_stat.st_size != size:
+        if file_stat.st_size != size or file_md5 is None:
             return True
         return file_md5 != self._md5(file_path, file_stat)
 
@@ -33,4 +45,11 @@ class MemoMD5Checker(MD5Checker):
         stat = os.stat(dep)
         if current_state and current_state[0] == stat.st_mtime:
             return None
-        return stat.st_mtime, stat.st_size, self._md5(dep, stat)
+        digest = None if self._is_output(dep) else self._md5(dep, stat)
+        return stat.st_mtime, stat.st_size, digest
+
+
+def file_state_checker(build_dir: Path) -> type[FileStateChecker]:
+    """The checker class for one build dir (doit instantiates it; its name, which doit
+    records per task, stays the same)."""
+    return type(FileStateChecker.__name__, (FileStateChecker,), {"outputs_root": os.path.abspath(build_dir)})

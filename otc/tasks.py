@@ -14,7 +14,7 @@ from doit.tools import config_changed
 from otc import steps
 from otc.batch import BatchPlan, finish_batch, summary_block
 from otc.errors import ParameterError
-from otc.filestate import MemoMD5Checker
+from otc.filestate import file_state_checker
 from otc.layout import Layout, Stage
 from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillParams, parse_backfill_params
@@ -82,7 +82,7 @@ class Build:
             "default_tasks": [*self.stage_task_names, BACKFILL_TASK],
             "dep_file": self.dep_file or str(Layout(self.build_dir).doit_db),
             "backend": "sqlite3",
-            "check_file_uptodate": MemoMD5Checker,
+            "check_file_uptodate": file_state_checker(self.build_dir),
             "reporter": BackfillReporter,
         }
         if self.no_variables:
