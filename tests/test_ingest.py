@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from otc.context import StageContext
 from otc.errors import SourceError
-from otc.ingest import IngestCounts, ingest
+from otc.ingest import IngestCounts, first_occurrence, hex_prefix, ingest, record_hashes, sha256_each
 from otc.schemas import Table, plain
 from otc.sources import SourceFile, SourceFormat
 from otc.tiers import Tier
@@ -501,3 +502,44 @@ def test_rows_come_out_in_line_order():
     assert col(result.raw, "symbol") == ["ZZZ", "AAA", "MMM"]
     assert col(result.raw, "source_line_number") == [1, 3, 5]
     assert col(result.rejects, "line_number") == [2, 4, 6]
+
+
+# --- hashing helpers -------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [
+    pytest.param(["a", "", "ÄPFEL|1", "x" * 300], id="plain"),
+    pytest.param(["line\nfeed", "a", "\n", "b\n"], id="values-holding-line-feeds"),
+    pytest.param([], id="empty"),
+])
+def test_sha256_each_matches_hashlib(values):
+    array = pa.array(values, pa.string())
+    expected = [hashlib.sha256(v.encode()).digest() for v in values]
+    assert [bytes(row) for row in sha256_each(array)] == expected
+    # a slice keeps its own values, not its buffer's first ones
+    if len(values) > 2:
+        assert [bytes(row) for row in sha256_each(array.slice(1, 2))] == expected[1:3]
+
+
+def test_hex_prefix_is_lower_case_hex_of_the_first_bytes():
+    digests = np.array([[0x00, 0xAB, 0xFF, 0x10], [0x7F, 0x80, 0x01, 0xFE]], dtype=np.uint8)
+    assert hex_prefix(digests, 3).to_pylist() == ["00abff", "7f8001"]
+
+
+def test_first_occurrence_is_none_when_every_value_is_distinct():
+    values = pa.array(["a", "b", "c"])
+    assert first_occurrence(values, np.array([1, 2, 3], np.uint64)) is None
+
+
+def test_first_occurrence_with_equal_keys_compares_the_values():
+    # equal keys but distinct values (a collision of the cheap keys): nothing is a repeat
+    assert first_occurrence(pa.array(["a", "b", "c"]), np.array([7, 7, 7], np.uint64)) is None
+    mask = first_occurrence(pa.array(["a", "b", "a", "c", "b"]), np.array([1, 2, 1, 3, 2], np.uint64))
+    assert mask.tolist() == [True, True, False, True, False]
+
+
+def test_record_hash_keys_are_the_digests_first_bytes():
+    symbol, mpid = pa.array(["aapl", "MSFT"]), pa.array(["nite", "VIRT"])
+    hashes, keys = record_hashes(CTX, symbol, mpid, pa.array([1000, 5]), pa.array([10, 1]))
+    messages = ["2025-12-26|NMS_TIER_1|AAPL|NITE|1000|10", "2025-12-26|NMS_TIER_1|MSFT|VIRT|5|1"]
+    assert hashes.to_pylist() == [sha32(m) for m in messages]
+    assert keys.tolist() == [int.from_bytes(hashlib.sha256(m.encode()).digest()[:8], "little") for m in messages]
