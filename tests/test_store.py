@@ -1,0 +1,75 @@
+"""Writing outputs: atomic, concurrent, and read back with the contract's types and values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from otc.store import column_encodings, write_table, write_tables
+
+TABLE = pa.table({
+    "record_hash": pa.array(["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]),
+    "source_line_number": pa.array([2, 3], pa.int64()),
+    "symbol": pa.array(["AAPL", "MSFT"]),
+    "avg_trade_size": pa.array([Decimal("100.25"), Decimal("-0.01")], pa.decimal128(18, 2)),
+    "market_share_pct": pa.array([Decimal("12.3456"), None], pa.decimal128(9, 4)),
+    "wide": pa.array([Decimal("1" * 20)], pa.decimal128(30, 0)).take([0, 0]),
+    "week_ending": pa.array([dt.date(2025, 12, 26)] * 2, pa.date32()),
+    "tier": pa.array(["NMS_TIER_1"] * 2).dictionary_encode(),
+})
+
+
+def test_encodings_suit_each_kind_of_column():
+    assert column_encodings(TABLE.schema) == {
+        "record_hash": "DELTA_LENGTH_BYTE_ARRAY",
+        "source_line_number": "DELTA_BINARY_PACKED",
+        "avg_trade_size": "DELTA_BINARY_PACKED",
+        "market_share_pct": "DELTA_BINARY_PACKED",
+    }
+
+
+def test_written_table_reads_back_equal_with_plain_types(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(TABLE, path)
+    back = pq.read_table(path)
+    assert back.schema.field("tier").type == pa.string()
+    assert back.schema.field("avg_trade_size").type == pa.decimal128(18, 2)
+    assert back.schema.field("market_share_pct").type == pa.decimal128(9, 4)
+    assert back.equals(TABLE.set_column(7, "tier", TABLE["tier"].cast(pa.string())))
+    chunk = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {chunk.column(i).path_in_schema: chunk.column(i).encodings for i in range(chunk.num_columns)}
+    assert "DELTA_LENGTH_BYTE_ARRAY" in encodings["record_hash"]
+    assert "DELTA_BINARY_PACKED" in encodings["avg_trade_size"]
+
+
+def test_duckdb_reads_the_encodings_exactly(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(TABLE, path)
+    rows = duckdb.sql(
+        f"select record_hash, source_line_number, avg_trade_size, market_share_pct from '{path}' order by 2"
+    ).fetchall()
+    assert rows == [
+        ("0123456789abcdef0123456789abcdef", 2, Decimal("100.25"), Decimal("12.3456")),
+        ("fedcba9876543210fedcba9876543210", 3, Decimal("-0.01"), None),
+    ]
+
+
+def test_write_tables_writes_every_table(tmp_path):
+    tables = {tmp_path / f"{i}.parquet": TABLE.slice(0, i) for i in range(3)}
+    write_tables(tables)
+    assert {p.name: pq.read_table(p).num_rows for p in tmp_path.iterdir()} == {"0.parquet": 0, "1.parquet": 1, "2.parquet": 2}
+
+
+def test_write_tables_reports_a_failure_after_the_other_writes_end(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    good = tmp_path / "good.parquet"
+    with pytest.raises(OSError):
+        write_tables({good: TABLE, blocker / "bad.parquet": TABLE})
+    assert pq.read_table(good).num_rows == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "good.parquet"]
