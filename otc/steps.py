@@ -12,13 +12,15 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from otc import failpoints
+from otc.aggregate import INPUT_COLUMNS as AGGREGATE_INPUT_COLUMNS
 from otc.aggregate import aggregate
 from otc.context import StageContext
 from otc.errors import OtcError
 from otc.ingest import ingest
 from otc.layout import STAGE_TABLES, Layout, Stage
 from otc.lineage import Batch, Execution, ExecutionStatus, new_execution_id, utc_now
-from otc.normalize import INPUT_COLUMNS, normalize
+from otc.normalize import INPUT_COLUMNS as NORMALIZE_INPUT_COLUMNS
+from otc.normalize import normalize
 from otc.rolling import rolling_6w
 from otc.schemas import Table, empty
 from otc.snapshot import research_snapshot
@@ -86,7 +88,7 @@ def run_normalize(job: WeekJob, batch: Batch) -> dict[str, Any]:
     def body(ctx: StageContext, extra: dict[str, Any]) -> _Outcome:
         _require_completed(upstream)
         raw = read_table(job.layout.table_file(Table.RAW, job.tier, job.week, Stage.INGEST), Table.RAW,
-                         columns=INPUT_COLUMNS)
+                         columns=NORMALIZE_INPUT_COLUMNS)
         locator = upstream["source"]["source_locator"]
         result = normalize(raw, ctx, locator, job.reject_zero_volume)
         outputs = {
@@ -108,7 +110,8 @@ def run_aggregate(job: WeekJob, batch: Batch) -> dict[str, Any]:
     def body(ctx: StageContext, extra: dict[str, Any]) -> _Outcome:
         _require_completed(upstream)
         venue_volume = read_table(
-            job.layout.table_file(Table.VENUE_VOLUME, job.tier, job.week, Stage.NORMALIZE), Table.VENUE_VOLUME
+            job.layout.table_file(Table.VENUE_VOLUME, job.tier, job.week, Stage.NORMALIZE), Table.VENUE_VOLUME,
+            columns=AGGREGATE_INPUT_COLUMNS, dictionary=("symbol", "mpid"),
         )
         result = aggregate(venue_volume, ctx)
         outputs = {

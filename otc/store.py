@@ -66,10 +66,13 @@ def write_tables(tables: dict[Path, pa.Table]) -> None:
 _WRITE_THREADS = 2
 
 
-def read_table(path: Path, table: Table, columns: list[str] | None = None) -> pa.Table:
-    """A stage's input; encoded columns come back as dictionaries, the rest as in the schema."""
+def read_table(
+    path: Path, table: Table, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+) -> pa.Table:
+    """A stage's input; encoded columns (and those in `dictionary`) come back as dictionaries,
+    the rest as in the schema."""
     names = columns or table.schema.names
-    encoded = [c for c in ENCODED_COLUMNS if c in names]
+    encoded = [c for c in names if c in ENCODED_COLUMNS or c in dictionary]
     return pq.read_table(path, columns=names, read_dictionary=encoded)
 
 

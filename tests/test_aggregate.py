@@ -8,7 +8,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from otc.aggregate import INPUT_COLUMNS as AGGREGATE_INPUT_COLUMNS
 from otc.aggregate import aggregate
+from otc.errors import OtcError
 from otc.context import StageContext
 from otc.schemas import Table, plain
 from otc.tiers import Tier
@@ -67,6 +69,52 @@ def test_input_split_into_chunks_gives_the_same_tables():
     assert chunked.symbol_summary.equals(whole.symbol_summary)
     assert chunked.venue_share.equals(whole.venue_share)
     assert chunked.checks.equals(whole.checks)
+
+
+def as_read_by_the_stage(table: pa.Table) -> pa.Table:
+    """The columns aggregate reads, symbol and mpid dictionary-encoded (each chunk its own dictionary)."""
+    table = table.select(AGGREGATE_INPUT_COLUMNS)
+    for name in ("symbol", "mpid"):
+        chunks = [chunk.dictionary_encode() for chunk in table[name].chunks]
+        table = table.set_column(table.schema.get_field_index(name), name,
+                                 pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string())))
+    return table
+
+
+@pytest.mark.parametrize("repeat", [False, True], ids=["pairs-distinct", "a-pair-repeats"])
+def test_dictionary_encoded_chunks_give_the_same_tables(repeat):
+    rows = [("MSFT", "NITE", 629000, 4400), ("AAPL", "VIRT", 250125, 1000), ("ZERO", "CDEL", 500, 0),
+            ("MSFT", "VIRT", 500000, 3600), ("AAPL", "NITE", 100, 3)]
+    if repeat:
+        rows.append(("AAPL", "VIRT", 7, 1))
+    plain_table = pa.concat_tables([venue_volume(rows[:2]), venue_volume(rows[2:])])
+    whole = aggregate(plain_table, CTX)
+    encoded = aggregate(as_read_by_the_stage(plain_table), CTX)
+    assert encoded.symbol_summary.equals(whole.symbol_summary)
+    assert encoded.venue_share.equals(whole.venue_share)
+    venues = dict(zip(whole.symbol_summary["symbol"].to_pylist(), whole.symbol_summary["venue_count"].to_pylist()))
+    assert venues == {"AAPL": 2, "MSFT": 2, "ZERO": 1}
+
+
+@pytest.mark.parametrize(
+    ("shares", "fails"),
+    [
+        pytest.param([2**62, 2**62 - 1], False, id="magnitudes-sum-to-2^63-1"),
+        pytest.param([2**62, 2**62], True, id="magnitudes-sum-to-2^63"),
+        pytest.param([-(2**62), 2**62], True, id="negative-counts-by-magnitude"),
+        pytest.param([-(2**63)], True, id="int64-min-has-magnitude-2^63"),
+        pytest.param([3] * 1000, False, id="many-small-values"),
+    ],
+)
+def test_weeks_whose_totals_leave_int64_are_refused(shares, fails):
+    """Refused when the magnitudes add up to 2**63 or more: then some per-symbol or per-venue
+    total could leave int64 (normalize rejects negative counts, so real weeks have none)."""
+    table = venue_volume([("AAA", mpid(i), s, 10**6) for i, s in enumerate(shares)])
+    if fails:
+        with pytest.raises(OtcError, match="total_shares of the week add up beyond the int64 range"):
+            aggregate(table, CTX)
+    else:
+        assert aggregate(table, CTX).symbol_summary["total_volume"].to_pylist() == [sum(shares)]
 
 
 @pytest.mark.parametrize(
