@@ -112,21 +112,22 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
     code, detail = first_failure(rules, len(lines))
     rejected = pc.is_valid(code)
     parsed = pc.invert(rejected)
+    clean = code.null_count == len(code)  # the usual case: no filtering, no copies
 
-    symbol = fields["symbol"].filter(parsed)
-    mpid = fields["mpid"].filter(parsed)
-    good_shares = shares.filter(parsed)
-    good_trades = trades.filter(parsed)
+    def keep(values: pa.Array) -> pa.Array:
+        return values if clean else values.filter(parsed)
+
+    symbol, mpid, good_shares, good_trades = keep(fields["symbol"]), keep(fields["mpid"]), keep(shares), keep(trades)
     n = len(symbol)
 
     def optional(name: str) -> pa.Array:
         values = fields.get(name)
-        return values.filter(parsed) if values is not None else pa.nulls(n, pa.string())
+        return keep(values) if values is not None else pa.nulls(n, pa.string())
 
     hashes, hash_keys = record_hashes(ctx, symbol, mpid, good_shares, good_trades)
     table = pa.table({
         "record_hash": hashes,
-        "source_line_number": line_number.filter(parsed),
+        "source_line_number": keep(line_number),
         "symbol": symbol,
         "mpid": mpid,
         "total_shares": good_shares,
@@ -134,7 +135,7 @@ def _parse(lines: SourceLines, fmt: SourceFormat, ctx: StageContext, locator: st
         "issue_name": optional("issue_name"),
         "market_participant_name": optional("market_participant_name"),
         "source_last_update_date": (
-            _iso_dates(last_update.filter(parsed)) if last_update is not None else pa.nulls(n, pa.date32())
+            _iso_dates(keep(last_update)) if last_update is not None else pa.nulls(n, pa.date32())
         ),
     }, schema=_parsed_columns())
     rejects = reject_rows(

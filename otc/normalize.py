@@ -70,31 +70,38 @@ def normalize(
     rejected = pc.invert(accepted)
     hashes = column["record_hash"]
 
+    kept = int(pc.sum(accepted.cast(pa.int64())).as_py() or 0)
+    everything = kept == n  # the usual case: no filtering, no copies
+
+    def keep(values: pa.Array) -> pa.Array:
+        return values if everything else values.filter(accepted)
+
+    def accepted_or_null(values: pa.Array) -> pa.Array:
+        return values if everything else pc.if_else(accepted, values, pa.scalar(None, values.type))
+
     norm_map = pa.table({
         **ctx.key_columns(n),
         "raw_record_hash": hashes,
-        "symbol": pc.if_else(accepted, symbol, pa.scalar(None, pa.string())),
-        "mpid": pc.if_else(accepted, mpid, pa.scalar(None, pa.string())),
+        "symbol": accepted_or_null(symbol),
+        "mpid": accepted_or_null(mpid),
         "status": pa.DictionaryArray.from_arrays(
             pc.cast(rejected, pa.int32()), pa.array([Status.ACCEPTED.value, Status.REJECTED.value])),
         "reject_reason": code,
         "reject_detail": detail,
         "created_at": ctx.timestamp(n),
     })
-    kept = int(pc.sum(accepted.cast(pa.int64())).as_py() or 0)
-    good_shares, good_trades = shares.filter(accepted), trades.filter(accepted)
-    good_lines = line_number.filter(accepted)
+    good_shares, good_trades, good_lines = keep(shares), keep(trades), keep(line_number)
     venue_volume = pa.table({
         **ctx.key_columns(kept),
-        "symbol": symbol.filter(accepted),
-        "mpid": mpid.filter(accepted),
+        "symbol": keep(symbol),
+        "mpid": keep(mpid),
         "total_shares": good_shares,
         "total_trades": good_trades,
         "avg_trade_size": round_ratio(
             good_shares, good_trades, AVG_TRADE_SIZE,
             what=lambda row: f"avg_trade_size of line {good_lines[row]} "
                              f"({good_shares[row]} shares / {good_trades[row]} trades)"),
-        "raw_record_hash": hashes.filter(accepted),
+        "raw_record_hash": keep(hashes),
         "normalized_at": ctx.timestamp(kept),
     })
     rejected_rows = pa.array(np.flatnonzero(rejected.to_numpy(zero_copy_only=False)))
@@ -122,12 +129,14 @@ def _duplicate_key_rule(
     rows = np.flatnonzero(passed)
     first_row = np.arange(len(symbol))
     if rows.size:
-        symbols = pc.dictionary_encode(symbol.filter(pa.array(passed)))
-        mpids = pc.dictionary_encode(mpid.filter(pa.array(passed)))
+        every = rows.size == len(symbol)
+        symbols = pc.dictionary_encode(symbol if every else symbol.filter(pa.array(passed)))
+        mpids = pc.dictionary_encode(mpid if every else mpid.filter(pa.array(passed)))
         keys = (symbols.indices.to_numpy().astype(np.int64) * len(mpids.dictionary)
                 + mpids.indices.to_numpy())
-        uniques, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        first_row[rows] = rows[first_pos[inverse]]
+        if len(pc.unique(pa.array(keys))) < len(keys):  # a hash set settles the usual "none repeat"
+            _, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            first_row[rows] = rows[first_pos[inverse]]
     duplicate = first_row != np.arange(len(symbol))
 
     def detail(dups: pa.Array) -> pa.Array:
