@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.columns import all_distinct
 from otc.context import StageContext
 from otc.errors import OtcError
 from otc.exact import round_ratio
@@ -124,7 +125,7 @@ def _pairs_distinct(symbol: pa.ChunkedArray, mpid: pa.ChunkedArray) -> bool:
     symbol_codes, _ = _codes(symbol)
     mpid_codes, mpid_count = _codes(mpid)
     pairs = symbol_codes * max(mpid_count, 1) + mpid_codes
-    return len(pc.unique(pa.array(pairs))) == len(pairs)
+    return all_distinct(pairs)
 
 
 def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:

@@ -15,3 +15,10 @@ def run_starts(sorted_keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
         sorted_keys = sorted_keys.combine_chunks()
     codes = pc.dictionary_encode(sorted_keys).indices.to_numpy()
     return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int64)
+
+
+def all_distinct(keys: np.ndarray) -> bool:
+    """Whether no two keys are equal. Sorting a copy is lean and quick at every size; Arrow's
+    hash-based `unique` slows down and grows large on millions of spread-out integer keys."""
+    ordered = np.sort(keys)
+    return not bool(np.any(ordered[1:] == ordered[:-1]))

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.columns import all_distinct
 from otc.context import StageContext
 from otc.reasons import RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
 from otc.schemas import Table, conform
@@ -52,7 +53,7 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     parsed = pa.concat_tables([c.parsed for c in chunks]) if chunks else _parsed_columns().empty_table()
     rejects = pa.concat_tables([c.rejects for c in chunks]) if chunks else conform(Table.REJECTS.schema.empty_table(), Table.REJECTS)
     keys = np.concatenate([c.hash_keys for c in chunks]) if chunks else np.zeros(0, np.uint64)
-    first = first_occurrence(parsed["record_hash"].combine_chunks(), keys)
+    first = first_occurrence(parsed["record_hash"], keys)
     kept = parsed if first is None else parsed.filter(first)
     n = kept.num_rows
     raw = pa.table({
@@ -220,14 +221,16 @@ def hex_prefix(digests: np.ndarray, length: int) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 
-def first_occurrence(values: pa.Array, keys: np.ndarray) -> np.ndarray | None:
+def first_occurrence(values: pa.Array | pa.ChunkedArray, keys: np.ndarray) -> np.ndarray | None:
     """Mask of each value's first occurrence; None when every value is distinct.
 
     `keys` (a number per value, equal for equal values) settle the common case cheaply:
     distinct keys prove distinct values; otherwise the values themselves are compared.
     """
-    if len(pc.unique(pa.array(keys))) == len(keys):
+    if all_distinct(keys):
         return None
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     codes = pc.dictionary_encode(values).indices.to_numpy()
     if int(codes.max()) + 1 == len(codes):
         return None

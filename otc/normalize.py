@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from otc.columns import all_distinct
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
@@ -134,7 +135,7 @@ def _duplicate_key_rule(
         mpids = pc.dictionary_encode(mpid if every else mpid.filter(pa.array(passed)))
         keys = (symbols.indices.to_numpy().astype(np.int64) * len(mpids.dictionary)
                 + mpids.indices.to_numpy())
-        if len(pc.unique(pa.array(keys))) < len(keys):  # a hash set settles the usual "none repeat"
+        if not all_distinct(keys):  # settles the usual "none repeat" cheaply
             _, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)
             first_row[rows] = rows[first_pos[inverse]]
     duplicate = first_row != np.arange(len(symbol))

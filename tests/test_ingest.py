@@ -543,3 +543,8 @@ def test_record_hash_keys_are_the_digests_first_bytes():
     messages = ["2025-12-26|NMS_TIER_1|AAPL|NITE|1000|10", "2025-12-26|NMS_TIER_1|MSFT|VIRT|5|1"]
     assert hashes.to_pylist() == [sha32(m) for m in messages]
     assert keys.tolist() == [int.from_bytes(hashlib.sha256(m.encode()).digest()[:8], "little") for m in messages]
+
+
+def test_first_occurrence_takes_chunked_values():
+    values = pa.chunked_array([["a", "b"], ["a"]])
+    assert first_occurrence(values, np.array([1, 2, 1], np.uint64)).tolist() == [True, True, False]
