@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from doit.dependency import MD5Checker, get_file_md5
+from doit.dependency import MD5Checker
+
+
+def file_digest(path: str) -> str:
+    """A file's content digest: SHA-1, which CPUs with SHA extensions compute 2-3 times as
+    fast as doit's MD5; it only has to notice that a file changed."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 class FileStateChecker(MD5Checker):
-    """doit's MD5 checker (timestamp first, then size, then content), with two savings.
+    """doit's checker (timestamp first, then size, then content), with three savings.
 
-    A file that several tasks depend on is hashed once a run, not once a task. And a file
-    under `outputs_root` (the build dir) is not hashed at all: every stage that rewrites
-    one of its outputs writes new execution ids and timestamps into it, so a new mtime
-    already means new content, and reading it back to hash it only costs time.
+    The content digest is `file_digest`. A file that several tasks depend on is hashed once
+    a run, not once a task. And a file under `outputs_root` (the build dir) is not hashed at
+    all: every stage that rewrites one of its outputs writes new execution ids and
+    timestamps into it, so a new mtime already means new content, and reading it back to
+    hash it only costs time.
     """
 
     outputs_root: str | None = None
@@ -26,7 +35,7 @@ class FileStateChecker(MD5Checker):
     def _md5(self, path: str, stat: os.stat_result) -> str:
         key = (path, stat.st_mtime_ns, stat.st_size)
         if key not in self._digests:
-            self._digests[key] = get_file_md5(path)
+            self._digests[key] = file_digest(path)
         return self._digests[key]
 
     def _is_output(self, path: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import multiprocessing
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -182,11 +183,19 @@ def read_record(layout: Layout, stage: Stage, tier: Tier, week: dt.date) -> dict
     return read_json(path) if path.exists() else None
 
 
+def _share_cores() -> None:
+    """In a worker process of `doit -n N -P process` the other workers keep the other cores
+    busy: Arrow's thread pool, and with it our Parquet writers, keep to one core."""
+    if multiprocessing.parent_process() is not None and pa.cpu_count() > 1:
+        pa.set_cpu_count(1)
+
+
 def _execute(
     stage: Stage, tier: Tier, week: dt.date, layout: Layout, batch: Batch,
     parent_id: str | None, params: dict[str, Any], body: Body,
 ) -> dict[str, Any]:
     failpoints.reach(f"{stage.value}:{tier.value}:{week.isoformat()}")
+    _share_cores()
     started = utc_now()
     clock = time.perf_counter()
     ctx = StageContext(tier, week, new_execution_id(), batch.batch_id, started)

@@ -52,17 +52,19 @@ def write_tables(tables: dict[Path, pa.Table]) -> None:
     venue volume, normalization map) are written on both cores instead of one after another.
     """
     order = sorted(tables, key=lambda path: tables[path].nbytes, reverse=True)
-    if len(order) < 2:
+    writers = min(len(order), _WRITE_THREADS, pa.cpu_count())
+    if writers < 2:
         for path in order:
             write_table(tables[path], path)
         return
-    with ThreadPoolExecutor(max_workers=min(len(order), _WRITE_THREADS)) as pool:
+    with ThreadPoolExecutor(max_workers=writers) as pool:
         futures = [pool.submit(write_table, tables[path], path) for path in order]
     for future in futures:
         future.result()  # re-raise the first failure, after every write has ended
 
 
 #: Two writers keep both cores of a small machine busy; more only contend for memory bandwidth.
+#: Fewer when Arrow's thread pool is smaller (see `steps._share_cores`).
 _WRITE_THREADS = 2
 
 

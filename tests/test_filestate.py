@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
-from doit import dependency
 
-from otc.filestate import FileStateChecker, file_state_checker
+from otc.filestate import FileStateChecker, file_digest, file_state_checker
 
 
 @pytest.fixture
@@ -24,13 +24,11 @@ def files(tmp_path):
 def hashed(monkeypatch):
     """The paths the checker hashes, in order."""
     calls: list[str] = []
-    real = dependency.get_file_md5
-
     def counting(path):
         calls.append(str(path))
-        return real(path)
+        return file_digest(path)
 
-    monkeypatch.setattr("otc.filestate.get_file_md5", counting)
+    monkeypatch.setattr("otc.filestate.file_digest", counting)
     return calls
 
 
@@ -49,7 +47,7 @@ def test_source_state_holds_its_digest_and_is_hashed_once(files, hashed, tmp_pat
     source, _ = files
     checker = file_state_checker(tmp_path / "build")()
     state = checker.get_state(str(source), None)
-    assert state[2] == dependency.get_file_md5(str(source))
+    assert state[2] == hashlib.sha1(b"content").hexdigest()
     assert checker.get_state(str(source), None) == state
     assert hashed == [str(source)]
 
