@@ -17,10 +17,23 @@ from otc.columns import all_distinct
         pytest.param([3, 1, 3], False, id="repeat-apart"),
         pytest.param([0, 0], False, id="repeat-adjacent"),
         pytest.param([2**64 - 1, 0, 2**63], True, id="uint64-extremes"),
+        pytest.param([2**64 - 1, 0, 2**64 - 1], False, id="uint64-extremes-repeat"),
+        pytest.param([10**6 + 3, 10**6, 10**6 + 3], False, id="small-range-far-from-zero"),
     ],
 )
-def test_all_distinct(keys, distinct):
-    assert all_distinct(np.array(keys, dtype=np.uint64)) is distinct
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+def test_all_distinct(keys, distinct, dtype):
+    if dtype is np.int64 and max(keys, default=0) >= 2**63:
+        keys = [k - 2**63 for k in keys]  # the same pattern, shifted into int64
+    assert all_distinct(np.array(keys, dtype=dtype)) is distinct
+
+
+@pytest.mark.parametrize("size", [10, 100_000])
+def test_all_distinct_dense_and_spread_keys_agree_with_python(size):
+    rng = np.random.default_rng(size)
+    for keys in (rng.integers(0, 2 * size, size), rng.integers(-(2**62), 2**62, size)):
+        assert all_distinct(keys) is (len(set(keys.tolist())) == size)
+        assert all_distinct(np.unique(keys)) is True
 
 
 def test_all_distinct_leaves_its_input_in_place():
