@@ -18,13 +18,16 @@ def run_starts(sorted_keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def all_distinct(keys: np.ndarray) -> bool:
-    """Whether no two integer keys are equal: counted when they span a small range (dictionary
-    codes), else checked on a sorted copy. Both stay lean at every size, where Arrow's
-    hash-based `unique` slows down and grows large on millions of spread-out keys."""
+    """Whether no two integer keys are equal: marked in a table of flags when they span a
+    small range (dictionary codes), else checked on a sorted copy. Both stay lean at every
+    size, where Arrow's hash-based `unique` slows down and grows large on millions of
+    spread-out keys."""
     if len(keys) < 2:
         return True
     low, high = int(keys.min()), int(keys.max())
-    if high - low < 4 * len(keys):
-        return int(np.bincount((keys - keys.dtype.type(low)).astype(np.intp)).max()) <= 1
+    if high - low < 16 * len(keys):  # at most 16 bytes of flags a key
+        seen = np.zeros(high - low + 1, dtype=bool)
+        seen[(keys - keys.dtype.type(low)).astype(np.intp)] = True
+        return int(np.count_nonzero(seen)) == len(keys)
     ordered = np.sort(keys)
     return not bool(np.any(ordered[1:] == ordered[:-1]))
