@@ -69,7 +69,8 @@ def breakdown(path: Path, tier: Tier, repeats: int) -> list[tuple[str, float]]:
             ("otc_normalization_map", normalized.normalization_map),
             ("otc_symbol_summary", aggregated.symbol_summary),
         ):
-            timed(f"write {name} ({table.num_rows:,} rows)", lambda t=table, n=name: write_table(t, out / f"{n}.parquet"))
+            timed(f"write {name} ({table.num_rows:,} rows)",
+                  lambda t=table, n=name: write_table(t, out / f"{n}.parquet"))
     return steps
 
 

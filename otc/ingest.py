@@ -51,7 +51,8 @@ def ingest(source: SourceFile, ctx: StageContext) -> IngestResult:
     chunks = [_parse(lines.slice(i, CHUNK_LINES), fmt, ctx, source.locator)
               for i in range(start, len(lines), CHUNK_LINES)]
     parsed = pa.concat_tables([c.parsed for c in chunks]) if chunks else _parsed_columns().empty_table()
-    rejects = pa.concat_tables([c.rejects for c in chunks]) if chunks else conform(Table.REJECTS.schema.empty_table(), Table.REJECTS)
+    rejects = (pa.concat_tables([c.rejects for c in chunks]) if chunks
+               else conform(Table.REJECTS.schema.empty_table(), Table.REJECTS))
     keys = np.concatenate([c.hash_keys for c in chunks]) if chunks else np.zeros(0, np.uint64)
     first = first_occurrence(parsed["record_hash"], keys)
     kept = parsed if first is None else parsed.filter(first)

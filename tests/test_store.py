@@ -62,7 +62,8 @@ def test_duckdb_reads_the_encodings_exactly(tmp_path):
 def test_write_tables_writes_every_table(tmp_path):
     tables = {tmp_path / f"{i}.parquet": TABLE.slice(0, i) for i in range(3)}
     write_tables(tables)
-    assert {p.name: pq.read_table(p).num_rows for p in tmp_path.iterdir()} == {"0.parquet": 0, "1.parquet": 1, "2.parquet": 2}
+    rows = {p.name: pq.read_table(p).num_rows for p in tmp_path.iterdir()}
+    assert rows == {"0.parquet": 0, "1.parquet": 1, "2.parquet": 2}
 
 
 def test_write_tables_reports_a_failure_after_the_other_writes_end(tmp_path):
