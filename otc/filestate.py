@@ -32,7 +32,7 @@ class FileStateChecker(MD5Checker):
         super().__init__()
         self._digests: dict[tuple[str, int, int], str] = {}
 
-    def _md5(self, path: str, stat: os.stat_result) -> str:
+    def _digest(self, path: str, stat: os.stat_result) -> str:
         key = (path, stat.st_mtime_ns, stat.st_size)
         if key not in self._digests:
             self._digests[key] = file_digest(path)
@@ -43,18 +43,18 @@ class FileStateChecker(MD5Checker):
         return root is not None and os.path.abspath(path).startswith(root + os.sep)
 
     def check_modified(self, file_path, file_stat, state):
-        timestamp, size, file_md5 = state
+        timestamp, size, digest = state
         if file_stat.st_mtime == timestamp:
             return False
-        if file_stat.st_size != size or file_md5 is None:
+        if file_stat.st_size != size or digest is None:
             return True
-        return file_md5 != self._md5(file_path, file_stat)
+        return digest != self._digest(file_path, file_stat)
 
     def get_state(self, dep, current_state):
         stat = os.stat(dep)
         if current_state and current_state[0] == stat.st_mtime:
             return None
-        digest = None if self._is_output(dep) else self._md5(dep, stat)
+        digest = None if self._is_output(dep) else self._digest(dep, stat)
         return stat.st_mtime, stat.st_size, digest
 
 
