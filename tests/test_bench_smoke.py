@@ -73,7 +73,8 @@ def test_runner_reports_every_measure(tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text())
     by_key = {m["key"]: m for m in result["measures"]}
-    assert {"floor", "peer", "cold_vs_floor", "cold_vs_peer", "rerun", "new_week", "one_week_cold"} <= set(by_key)
+    assert {"floor", "peer", "cold_vs_floor", "cold_vs_peer", "rerun", "new_week", "one_week_cold",
+            "new_week_vs_cold_per_week"} <= set(by_key)
     for m in result["measures"]:
         assert m["value"] > 0, m
         assert m["value"] < 60, m
@@ -87,3 +88,18 @@ def test_runner_reports_every_measure(tmp_path: Path):
     for label in ("(a) floor", "(b) peer", "(c) cold", "(d) identical re-run", "(e) one new week",
                   "Rows per second", "Machine:", "Command:"):
         assert label in table
+
+
+def test_breakdown_times_every_step_of_a_week(tmp_path: Path):
+    subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "300", "--weeks", "1",
+         "--quiet"],
+        check=True, timeout=60,
+    )
+    (week,) = tmp_path.glob("nms_tier_1/week_*.psv")
+    done = subprocess.run([sys.executable, str(BENCH / "breakdown.py"), str(week), "--repeats", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for step in ("read the file", "ingest (the whole stage)", "split lines into fields", "record_hash",
+                 "normalize", "aggregate", "write otc_raw (300 rows)", "total"):
+        assert step in done.stdout, step
