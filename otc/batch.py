@@ -7,11 +7,10 @@ from typing import Any
 
 from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
-from otc.manifest import load_records, write_manifest
+from otc.manifest import WEEK_STAGES, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
 from otc.store import write_json
 
-WEEK_STAGES = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,8 +149,7 @@ def _week_outcome(
         outcome["ran" if ran else "up_to_date"].append(stage.value)
         if record["execution"]["status"] != ExecutionStatus.COMPLETED:
             error = error or record["execution"]["error"]
-        elif error is None:
-            outcome["stage"] = stage.reached
+    outcome["stage"] = week_stage_reached(records)
     ingest = records.get(Stage.INGEST, {}).get("counts", {})
     normalize = records.get(Stage.NORMALIZE, {}).get("counts", {})
     outcome["counts"] = {

@@ -13,7 +13,23 @@ from otc.layout import MANIFEST_STAGES, Layout, Stage
 from otc.lineage import ExecutionStatus
 from otc.store import read_json, write_json
 
-_CHAIN = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE, Stage.ROLLING, Stage.SNAPSHOT)
+#: The stages of one tier-week, in order; each needs the one before it.
+WEEK_STAGES = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE)
+
+
+def completed(record: dict[str, Any] | None) -> bool:
+    return record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
+
+
+def week_stage_reached(records: dict[Stage, dict[str, Any]]) -> str:
+    """How far a tier-week got through its own stages: the manifest stage of the last one that
+    completed with every one before it (PENDING when ingest did not)."""
+    reached = "PENDING"
+    for stage in WEEK_STAGES:
+        if not completed(records.get(stage)):
+            break
+        reached = stage.reached
+    return reached
 
 
 def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None = None) -> dict[str, Any]:
@@ -22,14 +38,11 @@ def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None 
     source = ingest.get("source", {})
     ingest_counts = ingest.get("counts", {})
     normalize_counts = records.get(Stage.NORMALIZE, {}).get("counts", {})
-    reached = "PENDING"
-    for stage in _CHAIN:
-        record = records.get(stage)
-        if record is None or record["execution"]["status"] != ExecutionStatus.COMPLETED:
-            if stage in (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE):
-                break
-            continue
-        reached = max(reached, stage.reached, key=MANIFEST_STAGES.index)
+    reached = week_stage_reached(records)
+    if reached == Stage.AGGREGATE.reached:  # then the window stages of a range end may follow
+        for stage in (Stage.ROLLING, Stage.SNAPSHOT):
+            if completed(records.get(stage)):
+                reached = max(reached, stage.reached, key=MANIFEST_STAGES.index)
     executions = [r["execution"] for r in records.values()]
     latest = max(executions, key=lambda e: e["finished_at"] or "")
     first = records.get(Stage.INGEST, next(iter(records.values())))["execution"]
