@@ -8,6 +8,9 @@ from pathlib import Path
 
 from doit.dependency import MD5Checker
 
+from otc.layout import Layout
+from otc.schemas import Table
+
 
 def file_digest(path: str) -> str:
     """A file's content digest: SHA-1, which CPUs with SHA extensions compute 2-3 times as
@@ -20,13 +23,14 @@ class FileStateChecker(MD5Checker):
     """doit's checker (timestamp first, then size, then content), with three savings.
 
     The content digest is `file_digest`. A file that several tasks depend on is hashed once
-    a run, not once a task. And a file under `outputs_root` (the build dir) is not hashed at
-    all: every stage that rewrites one of its outputs writes new execution ids and
-    timestamps into it, so a new mtime already means new content, and reading it back to
-    hash it only costs time.
+    a run, not once a task. And a file in one of `output_dirs` (the build dir's table
+    directories) is not hashed at all: every stage that rewrites one of its outputs writes
+    new execution ids and timestamps into it, so a new mtime already means new content, and
+    reading it back to hash it only costs time. (Only the table directories: a build dir
+    may hold the sources too, `build_dir=.` say, and those are judged by content.)
     """
 
-    outputs_root: str | None = None
+    output_dirs: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,8 +43,7 @@ class FileStateChecker(MD5Checker):
         return self._digests[key]
 
     def _is_output(self, path: str) -> bool:
-        root = self.outputs_root
-        return root is not None and os.path.abspath(path).startswith(root + os.sep)
+        return os.path.abspath(path).startswith(tuple(folder + os.sep for folder in self.output_dirs))
 
     def check_modified(self, file_path, file_stat, state):
         timestamp, size, digest = state
@@ -61,4 +64,6 @@ class FileStateChecker(MD5Checker):
 def file_state_checker(build_dir: Path) -> type[FileStateChecker]:
     """The checker class for one build dir (doit instantiates it; its name, which doit
     records per task, stays the same)."""
-    return type(FileStateChecker.__name__, (FileStateChecker,), {"outputs_root": os.path.abspath(build_dir)})
+    layout = Layout(Path(build_dir))
+    output_dirs = tuple(os.path.abspath(layout.table_dir(table)) for table in Table)
+    return type(FileStateChecker.__name__, (FileStateChecker,), {"output_dirs": output_dirs})

@@ -13,7 +13,7 @@ from otc.filestate import FileStateChecker, file_digest, file_state_checker
 @pytest.fixture
 def files(tmp_path):
     source = tmp_path / "sources" / "week.psv"
-    output = tmp_path / "build" / "otc_raw" / "week.parquet"
+    output = tmp_path / "build" / "otc_raw" / "NMS_TIER_1" / "2025-12-26.parquet"
     for path in (source, output):
         path.parent.mkdir(parents=True)
         path.write_bytes(b"content")
@@ -63,7 +63,7 @@ def test_output_state_has_no_digest_and_is_never_read(files, hashed, tmp_path):
 def test_relative_output_paths_count_as_outputs(files, hashed, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     checker = file_state_checker("build")()
-    assert checker.get_state("build/otc_raw/week.parquet", None)[2] is None
+    assert checker.get_state("build/otc_raw/NMS_TIER_1/2025-12-26.parquet", None)[2] is None
     assert checker.get_state("sources/week.psv", None)[2] is not None
 
 
@@ -103,3 +103,16 @@ def test_a_sibling_directory_named_like_the_build_dir_is_not_an_output(tmp_path,
     lookalike.write_bytes(b"x")
     checker = file_state_checker(tmp_path / "build")()
     assert checker.get_state(str(lookalike), None)[2] is not None
+
+
+@pytest.mark.parametrize("build_dir", [".", "sources", ""])
+def test_sources_inside_the_build_dir_are_still_judged_by_content(tmp_path, monkeypatch, build_dir):
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "sources" / "week.psv"
+    source.parent.mkdir()
+    source.write_bytes(b"content")
+    checker = file_state_checker(build_dir)()
+    state = checker.get_state("sources/week.psv", None)
+    assert state[2] is not None
+    touch_later(source)  # a re-copy: new mtime, same bytes
+    assert not file_state_checker(build_dir)().check_modified("sources/week.psv", os.stat(source), state)
