@@ -22,8 +22,11 @@ def all_distinct(keys: np.ndarray) -> bool:
     small range (dictionary codes), else checked on a sorted copy. Both stay lean at every
     size, where Arrow's hash-based `unique` slows down and grows large on millions of
     spread-out keys."""
+    if keys.dtype.kind not in "iu":
+        raise TypeError(f"all_distinct takes integer keys, not {keys.dtype}")
     if len(keys) < 2:
         return True
+    keys = keys.astype(np.uint64 if keys.dtype.kind == "u" else np.int64, copy=False)  # no narrow wrap-around
     low, high = int(keys.min()), int(keys.max())
     if high - low < 16 * len(keys):  # at most 16 bytes of flags a key
         seen = np.zeros(high - low + 1, dtype=bool)

@@ -40,3 +40,15 @@ def test_all_distinct_leaves_its_input_in_place():
     keys = np.array([3, 1, 2], dtype=np.int64)
     all_distinct(keys)
     assert keys.tolist() == [3, 1, 2]
+
+
+def test_all_distinct_on_narrow_integers_does_not_wrap_around():
+    keys = np.array([-100, 100, 82, 27, *range(-99, -87)], dtype=np.int8)
+    assert all_distinct(keys) is True
+    assert all_distinct(np.array([-128, 127, -128], dtype=np.int8)) is False
+
+
+@pytest.mark.parametrize("keys", [np.array([0.5, 0.25]), np.array([True, False])])
+def test_all_distinct_refuses_keys_that_are_not_integers(keys):
+    with pytest.raises(TypeError):
+        all_distinct(keys)
