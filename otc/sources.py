@@ -99,7 +99,7 @@ def read_source(path: Path) -> SourceFile:
     return SourceFile(str(path), data, hashlib.sha256(data).hexdigest(), len(data))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SourceLines:
     """The non-blank lines of a file, in order, with their 1-based physical line numbers.
 
@@ -117,9 +117,10 @@ class SourceLines:
 
     def slice(self, offset: int, length: int | None = None) -> "SourceLines":
         return SourceLines(
-            self.line_number.slice(offset, length), self.decodable.slice(offset, length),
-            None if self.text is None else self.text.slice(offset, length),
-            None if self.pieces is None else tuple(p.slice(offset, length) for p in self.pieces),
+            line_number=self.line_number.slice(offset, length),
+            decodable=self.decodable.slice(offset, length),
+            text=None if self.text is None else self.text.slice(offset, length),
+            pieces=None if self.pieces is None else tuple(p.slice(offset, length) for p in self.pieces),
         )
 
     def texts(self) -> pa.Array:
@@ -164,7 +165,7 @@ def _split_uniform(data: bytes, start: int) -> SourceLines | None:
         return None
     n = table.num_rows
     return SourceLines(
-        pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.repeat(pa.scalar(True), n),
+        line_number=pa.array(np.arange(1, n + 1, dtype=np.int64)), decodable=pa.repeat(pa.scalar(True), n),
         pieces=tuple(table.columns),
     )
 
@@ -184,11 +185,13 @@ def split_lines_by_text(data: bytes) -> SourceLines:
     if data.find(b"\r") != -1:
         text = pc.utf8_rtrim(text, characters="\r")
     text = text.cast(pa.string())
-    lines = SourceLines(pa.array(np.arange(1, len(text) + 1, dtype=np.int64)), decodable, text)
+    lines = SourceLines(line_number=pa.array(np.arange(1, len(text) + 1, dtype=np.int64)),
+                        decodable=decodable, text=text)
     keep = pc.match_substring_regex(text, r"\S")  # blank: empty or only white space
     if pc.all(keep).as_py():
         return lines
-    return SourceLines(lines.line_number.filter(keep), decodable.filter(keep), text.filter(keep))
+    return SourceLines(line_number=lines.line_number.filter(keep), decodable=decodable.filter(keep),
+                       text=text.filter(keep))
 
 
 def _decode_each(pieces: pa.Array) -> tuple[pa.Array, pa.Array]:
