@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pyarrow as pa
 import pytest
@@ -87,3 +88,32 @@ def test_slices_of_a_one_pass_read_keep_their_lines():
     assert part.texts().to_pylist() == [f"2025-12-26|NMS_TIER_1|S{i}|NITE|{i}|1" for i in range(2, 6)]
     _, fields = split_fields(part, SourceFormat.FIXTURE)
     assert fields["symbol"].to_pylist() == ["S2", "S3", "S4", "S5"]
+
+
+# pieces of lines that have tripped up CSV readers or text splitting: delimiters, spaces of
+# every kind, control bytes, quotes, a BOM mid-file, and invalid or unusual UTF-8
+TRICKY = [b"|", b"a", b"B", b"1", b" ", b"\t", b"\x00", b"\x0b", b"\x0c", b"\r", b"\xef\xbb\xbf",
+          b"\xc3\xa9", b"\xff", b"\xc3", b"\xe2\x80\x83", b"\xc2\xa0", b'"', b"'", b"\\", b"#",
+          b"\x1c", b"\xc2\x85", b"\xe2\x80\xa8", b"\xed\xa0\x80", b"\xc0\x80"]
+
+
+def random_file(rng: random.Random) -> bytes:
+    """Half the time lines of k fields (so the one-pass reader is tried), else loose bytes."""
+    if rng.random() < 0.5:
+        k = rng.randint(2, 9)
+        lines = [b"|".join(b"".join(rng.choice(TRICKY) if rng.random() < 0.3 else rng.choice([b"AB", b"12", b""])
+                                    for _ in range(rng.randint(0, 3))) for _ in range(k))
+                 for _ in range(rng.randint(1, 5))]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        return (b"\xef\xbb\xbf" if rng.random() < 0.3 else b"") + data
+    return b"".join(rng.choice([*TRICKY, b"\n", b"\n", b"|"]) for _ in range(rng.randint(0, 14)))
+
+
+def test_random_files_split_alike_on_both_paths():
+    rng = random.Random(20261126)
+    one_pass = 0
+    for _ in range(600):
+        data = random_file(rng)
+        one_pass += split_lines(data).pieces is not None
+        assert_same_split(data)
+    assert one_pass > 60  # the one-pass reader took a fair share of them
