@@ -129,9 +129,10 @@ def _pairs_distinct(symbol: pa.ChunkedArray, mpid: pa.ChunkedArray) -> bool:
 
 
 def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Each value's dictionary index, and how many distinct values the dictionary holds."""
+    """Each value's dictionary index, and how many distinct values the dictionary holds
+    (dictionary chunks must share one dictionary, as `aggregate` makes them)."""
     if pa.types.is_dictionary(values.type):
-        encoded = values.unify_dictionaries().combine_chunks()
+        encoded = values.combine_chunks()
     else:
         encoded = pc.dictionary_encode(values.combine_chunks())
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
