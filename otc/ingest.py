@@ -196,22 +196,35 @@ def sha256_lines(lines: pa.Array) -> np.ndarray:
     one), as an (n, 32) uint8 array.
 
     Arrow has no sha256 kernel, so hashlib hashes the values one by one; `map` keeps that
-    loop in C (about 0.35 us a value), fed by one `bytes.split` of the values' buffer.
+    loop in C (about 0.35 us a value), fed by one `bytes.split` per batch of values.
     """
     n = len(lines)
-    if n == 0:
-        return np.zeros((0, 32), dtype=np.uint8)
+    digests = np.empty((n, 32), dtype=np.uint8)
     _, offset_buffer, data_buffer = lines.buffers()
     offsets = np.frombuffer(offset_buffer, dtype=np.int32)[lines.offset:lines.offset + n + 1]
+    for start in range(0, n, _HASH_BATCH):
+        stop = min(start + _HASH_BATCH, n)
+        batch = _sha256_batch(data_buffer, offsets[start:stop + 1])
+        digests[start:stop] = np.frombuffer(batch, dtype=np.uint8).reshape(stop - start, 32)
+    return digests
+
+
+#: Values hashed per batch. A batch's short-lived bytes objects (a few hundred kB) fit in
+#: memory Python's allocator keeps for reuse; hashing a week at once made it map, and the
+#: kernel fault in, some 20 MB of fresh pages every week.
+_HASH_BATCH = 4096
+
+
+def _sha256_batch(data_buffer: pa.Buffer, offsets: np.ndarray) -> bytes:
+    """The concatenated digests of the values between consecutive `offsets`."""
     data = data_buffer.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
     pieces = data.split(b"\n")
-    if len(pieces) == n + 1:
+    if len(pieces) == len(offsets):
         pieces.pop()  # the empty piece after the last line feed
     else:  # some value holds a line feed of its own: cut each one out by its offsets
         ends = offsets - offsets[0]
         pieces = [data[a:b - 1] for a, b in zip(ends[:-1].tolist(), ends[1:].tolist())]
-    digests = b"".join(map(_DIGEST, map(hashlib.sha256, pieces)))
-    return np.frombuffer(digests, dtype=np.uint8).reshape(n, 32)
+    return b"".join(map(_DIGEST, map(hashlib.sha256, pieces)))
 
 
 def hex_prefix(digests: np.ndarray, length: int) -> pa.Array:

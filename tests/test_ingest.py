@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from otc import ingest as ingest_module
 from otc.context import StageContext
 from otc.errors import SourceError
 from otc.ingest import IngestCounts, first_occurrence, hex_prefix, ingest, record_hashes, sha256_lines
@@ -518,6 +519,17 @@ def test_sha256_lines_matches_hashlib(values):
     # a slice keeps its own values, not its buffer's first ones
     if len(values) > 2:
         assert [bytes(row) for row in sha256_lines(lines.slice(1, 2))] == expected[1:3]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 4096])
+def test_sha256_lines_is_the_same_in_batches_of_any_size(monkeypatch, batch):
+    monkeypatch.setattr(ingest_module, "_HASH_BATCH", batch)
+    values = [f"v{i}" for i in range(10)]
+    values[5] = "holds\na line feed"  # one batch takes the slow path, the others not
+    lines = pa.array([v + "\n" for v in values], pa.string())
+    expected = [hashlib.sha256(v.encode()).digest() for v in values]
+    assert [bytes(row) for row in sha256_lines(lines)] == expected
+    assert [bytes(row) for row in sha256_lines(lines.slice(3, 6))] == expected[3:9]
 
 
 def test_hex_prefix_is_lower_case_hex_of_the_first_bytes():
