@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import all_distinct
+from otc.columns import all_distinct, as_dictionary
 from otc.context import StageContext
 from otc.errors import OtcError
 from otc.exact import round_ratio
@@ -129,12 +129,8 @@ def _pairs_distinct(symbol: pa.ChunkedArray, mpid: pa.ChunkedArray) -> bool:
 
 
 def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Each value's dictionary index, and how many distinct values the dictionary holds
-    (dictionary chunks must share one dictionary, as `aggregate` makes them)."""
-    if pa.types.is_dictionary(values.type):
-        encoded = values.combine_chunks()
-    else:
-        encoded = pc.dictionary_encode(values.combine_chunks())
+    """Each value's dictionary index, and how many distinct values the dictionary holds."""
+    encoded = as_dictionary(values)
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
 
 

@@ -17,6 +17,14 @@ def run_starts(sorted_keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int64)
 
 
+def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """`values` as one dictionary array; chunks read from Parquet (a dictionary per row
+    group) are unified into one dictionary."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+
+
 def all_distinct(keys: np.ndarray) -> bool:
     """Whether no two integer keys are equal: marked in a table of flags when they span a
     small range (dictionary codes), else checked on a sorted copy. Both stay lean at every

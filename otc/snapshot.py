@@ -5,11 +5,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import run_starts
+from otc.columns import as_dictionary, run_starts
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.quality import CheckStatus
 from otc.schemas import SHARE_PCT, SNAPSHOT_VERSION, Table, conform
+
+#: What the snapshot reads of the week's otc_venue_volume.
+VENUE_COLUMNS = ["symbol", "mpid", "total_shares"]
 
 
 def research_snapshot(
@@ -63,16 +66,22 @@ def research_snapshot(
 
 
 def top_venues(venue_volume: pa.Table) -> pa.Table:
-    """Per symbol, the MPID with the most shares (ties to the smallest MPID) and its shares."""
-    ranked = venue_volume.select(["symbol", "mpid", "total_shares"]).sort_by(
-        [("symbol", "ascending"), ("total_shares", "descending"), ("mpid", "ascending")]
+    """Per symbol, the MPID with the most shares (ties to the smallest MPID) and its shares.
+
+    Sorted on integers, which is quicker than on strings: symbols by dictionary code (any
+    order groups them), MPIDs by their rank in string order.
+    """
+    symbol = as_dictionary(venue_volume["symbol"])
+    mpid = as_dictionary(venue_volume["mpid"])
+    shares = venue_volume["total_shares"]
+    mpid_rank = pc.take(pc.rank(mpid.dictionary, sort_keys="ascending"), mpid.indices)
+    order = pc.sort_indices(
+        pa.table({"symbol": symbol.indices, "shares": shares, "mpid": mpid_rank}),
+        sort_keys=[("symbol", "ascending"), ("shares", "descending"), ("mpid", "ascending")],
     )
-    if ranked.num_rows == 0:
-        return pa.table({"symbol": pa.array([], pa.string()), "top_venue_mpid": pa.array([], pa.string()),
-                         "top_venue_shares": pa.array([], pa.int64())})
-    firsts = pa.array(run_starts(ranked["symbol"]))
+    top = order.take(pa.array(run_starts(symbol.indices.take(order))))
     return pa.table({
-        "symbol": ranked["symbol"].take(firsts),
-        "top_venue_mpid": ranked["mpid"].take(firsts),
-        "top_venue_shares": ranked["total_shares"].take(firsts),
+        "symbol": symbol.dictionary.take(symbol.indices.take(top)),
+        "top_venue_mpid": mpid.dictionary.take(mpid.indices.take(top)),
+        "top_venue_shares": shares.take(top),
     })

@@ -24,7 +24,7 @@ from otc.normalize import INPUT_COLUMNS as NORMALIZE_INPUT_COLUMNS
 from otc.normalize import normalize
 from otc.rolling import rolling_6w
 from otc.schemas import Table, empty
-from otc.snapshot import research_snapshot
+from otc.snapshot import VENUE_COLUMNS, research_snapshot
 from otc.sources import read_source
 from otc.store import read_json, read_table, write_json, write_tables
 from otc.tiers import Tier
@@ -157,7 +157,8 @@ def run_snapshot(job: WindowJob, batch: Batch) -> dict[str, Any]:
         if not completed_summary(layout, tier, week):
             raise UpstreamFailed(f"No completed summary for {week}: its week did not aggregate")
         summary = read_table(layout.table_file(Table.SYMBOL_SUMMARY, tier, week, Stage.AGGREGATE), Table.SYMBOL_SUMMARY)
-        venue_volume = read_table(layout.table_file(Table.VENUE_VOLUME, tier, week, Stage.NORMALIZE), Table.VENUE_VOLUME)
+        venue_volume = read_table(layout.table_file(Table.VENUE_VOLUME, tier, week, Stage.NORMALIZE),
+                                  Table.VENUE_VOLUME, columns=VENUE_COLUMNS, dictionary=("symbol", "mpid"))
         checks = [read_table(layout.table_file(Table.QUALITY_CHECKS, tier, week, Stage.AGGREGATE), Table.QUALITY_CHECKS)]
         rolling = None
         if rolling_record is not None and rolling_record["execution"]["status"] == ExecutionStatus.COMPLETED:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from otc.columns import all_distinct
+from otc.columns import all_distinct, as_dictionary
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,17 @@ def test_all_distinct_on_narrow_integers_does_not_wrap_around():
 def test_all_distinct_refuses_keys_that_are_not_integers(keys):
     with pytest.raises(TypeError):
         all_distinct(keys)
+
+
+@pytest.mark.parametrize("values", [
+    pa.array(["b", "a", "b", "c"]),
+    pa.chunked_array([["b", "a"], ["b", "c"]]),
+    # as Parquet gives them: each row group with its own dictionary, in its own order
+    pa.chunked_array([pa.array(["b", "a"]).dictionary_encode(), pa.array(["c", "b"]).dictionary_encode()]),
+    pa.chunked_array([], pa.dictionary(pa.int32(), pa.string())),
+], ids=["plain", "plain-chunks", "dictionary-chunks", "no-chunks"])
+def test_as_dictionary_is_one_dictionary_array_of_the_same_values(values):
+    encoded = as_dictionary(values)
+    assert isinstance(encoded, pa.DictionaryArray)
+    assert len(set(encoded.dictionary.to_pylist())) == len(encoded.dictionary)  # one entry a value
+    assert encoded.cast(pa.string()).to_pylist() == values.cast(pa.string()).to_pylist()

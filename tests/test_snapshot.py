@@ -15,7 +15,7 @@ from otc.context import StageContext
 from otc.quality import Check, CheckCategory, CheckStatus, checks_table
 from otc.rolling import rolling_6w
 from otc.schemas import Table, plain
-from otc.snapshot import research_snapshot
+from otc.snapshot import research_snapshot, top_venues
 from otc.tiers import Tier
 
 from tables import venue_volume
@@ -75,6 +75,22 @@ def test_top_venue_has_most_shares_ties_to_smallest_mpid(rows, top_mpid, top_sha
     snapshot = snapshot_without_rolling(rows)
     (row,) = [r for r in snapshot.to_pylist() if r["symbol"] == "AAA"]
     assert (row["top_venue_mpid"], row["top_venue_share_pct"]) == (top_mpid, Decimal(top_share))
+
+
+def test_top_venues_read_as_dictionaries_match_plain_strings():
+    # as the snapshot step reads them: a dictionary per row group, MPIDs in no sorted order
+    def chunk(symbols, mpids, shares):
+        return pa.table({"symbol": pa.array(symbols).dictionary_encode(),
+                         "mpid": pa.array(mpids).dictionary_encode(), "total_shares": pa.array(shares, pa.int64())})
+    parts = [chunk(["BBB", "AAA", "AAA"], ["VIRT", "VIRT", "NITE"], [5, 7, 7]),
+             chunk(["AAA", "BBB", "CCC"], ["UBSS", "CDEL", "ZZZZ"], [3, 5, 1])]
+    encoded = pa.concat_tables(parts)
+    plain_strings = pa.concat_tables(t.cast(pa.schema([("symbol", pa.string()), ("mpid", pa.string()),
+                                                         ("total_shares", pa.int64())])) for t in parts)
+    expected = {"AAA": ("NITE", 7), "BBB": ("CDEL", 5), "CCC": ("ZZZZ", 1)}
+    for table in (encoded, plain_strings):
+        rows = top_venues(table).to_pylist()
+        assert {r["symbol"]: (r["top_venue_mpid"], r["top_venue_shares"]) for r in rows} == expected
 
 
 # --- whole rows ----------------------------------------------------------------------------
