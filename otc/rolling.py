@@ -22,6 +22,8 @@ PIPELINE_NAME = "otc.compute_rolling_6w"
 TREND_THRESHOLD_PCT = 5
 _HUNDRED_PCT = 100 * 10**TREND_PCT.scale
 _INT64_LIMIT = 2**63
+#: What rolling reads of each week's otc_symbol_summary.
+INPUT_COLUMNS = ["week_ending", "symbol", "total_volume", "total_trades"]
 
 
 class Trend(str, enum.Enum):
@@ -39,8 +41,8 @@ class RollingResult:
 def rolling_6w(summaries: pa.Table, window: list[dt.date], ctx: StageContext) -> RollingResult:
     """Averages and trend per symbol over the summaries of the window's weeks.
 
-    `summaries` holds otc_symbol_summary rows (at least week_ending, symbol, total_volume,
-    total_trades); rows outside `window` are ignored.
+    `summaries` holds otc_symbol_summary rows (at least INPUT_COLUMNS); rows outside
+    `window` are ignored.
     """
     in_window = pc.is_in(summaries["week_ending"], value_set=pa.array(window, pa.date32()))
     rows = summaries.filter(in_window).sort_by([("symbol", "ascending"), ("week_ending", "ascending")])

@@ -22,6 +22,7 @@ from otc.layout import STAGE_TABLES, Layout, Stage
 from otc.lineage import Batch, Execution, ExecutionStatus, new_execution_id, utc_now
 from otc.normalize import INPUT_COLUMNS as NORMALIZE_INPUT_COLUMNS
 from otc.normalize import normalize
+from otc.rolling import INPUT_COLUMNS as ROLLING_INPUT_COLUMNS
 from otc.rolling import rolling_6w
 from otc.schemas import Table, empty
 from otc.snapshot import VENUE_COLUMNS, research_snapshot
@@ -136,7 +137,7 @@ def run_rolling(job: WindowJob, batch: Batch) -> dict[str, Any]:
             raise OtcError(f"No weekly summary in the 6-week window ending {job.week}")
         summaries = pa.concat_tables(
             read_table(job.layout.table_file(Table.SYMBOL_SUMMARY, job.tier, w, Stage.AGGREGATE),
-                       Table.SYMBOL_SUMMARY)
+                       Table.SYMBOL_SUMMARY, columns=ROLLING_INPUT_COLUMNS)
             for w in weeks_read
         )
         result = rolling_6w(summaries, list(job.window), ctx)
