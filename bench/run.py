@@ -14,7 +14,8 @@ Generates the week files once (bench/generate.py), then measures, on the same fi
   (d) re-run - the identical command again (nothing to do)
   (e) new week - N weeks built, then week N+1 arrives: `doit backfill weeks_back=N as_of=<it>`
   (f) peak RSS of `doit backfill` of one week of --big-week-rows rows (/usr/bin/time -v)
-  (g) 12 weeks cold: `doit -n 2 -P process backfill` against serial
+  (g) 12 weeks cold: `doit -n 2 -P process backfill` against serial (and, for reference,
+      against serial kept to one core with OMP_NUM_THREADS=1)
   (h) no-op re-run of 156 tier-weeks: 52 weeks x 3 tiers, three backfills timed together
 
 Everything runs as a subprocess, as a user would run it (so every figure includes the
@@ -386,9 +387,14 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
             s, _ = home.backfill(folder, work / f"par{r}", *week_range(par_weeks), *extra,
                                  options=("-n", "2", "-P", "process"), expect_run=stages)
             res.add("parallel_12", s)
-            shutil.rmtree(work / f"ser{r}", ignore_errors=True)
-            shutil.rmtree(work / f"par{r}", ignore_errors=True)
-        log(f"12 weeks: serial {res.median('serial_12'):.3f}s, -n 2 {res.median('parallel_12'):.3f}s")
+            # for reference: serial with Arrow kept to one thread, so on one core
+            s, _ = home.backfill(folder, work / f"one{r}", *week_range(par_weeks), *extra, expect_run=stages,
+                                 wrapper=("env", "OMP_NUM_THREADS=1"))
+            res.add("serial_12_one_core", s)
+            for name in ("ser", "par", "one"):
+                shutil.rmtree(work / f"{name}{r}", ignore_errors=True)
+        log(f"12 weeks: serial {res.median('serial_12'):.3f}s, -n 2 {res.median('parallel_12'):.3f}s, "
+            f"serial on one core {res.median('serial_12_one_core'):.3f}s")
 
     # ---- (h) no-op re-run of 156 tier-weeks
     if not args.skip_tier_weeks:
@@ -474,6 +480,10 @@ def report(args: argparse.Namespace, res: Results, info: dict[str, Any]) -> dict
                 samples=res.samples["serial_12"])
         measure("parallel_12", "(g) the same with `doit -n 2 -P process`", par, "s", ser / par,
                 "serial / parallel", ">= 1.6", ser / par >= 1.6, res.samples["parallel_12"])
+        one = res.median("serial_12_one_core")
+        measure("serial_12_one_core", "(g) for reference: serial kept to one core (`OMP_NUM_THREADS=1`: one "
+                "Arrow thread, one writer)", one, "s", one / par, "one-core serial / parallel",
+                samples=res.samples["serial_12_one_core"])
     if "rerun_156" in res.samples:
         t = res.median("rerun_156")
         measure("rerun_156", f"(h) identical re-run, {TIER_WEEKS} weeks x 3 tiers = {3 * TIER_WEEKS} tier-weeks "
