@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import all_distinct, as_dictionary
+from otc.columns import all_distinct, pair_keys
 from otc.context import StageContext
 from otc.errors import OtcError
 from otc.exact import round_ratio
@@ -39,7 +38,7 @@ def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
     _check_no_overflow(venue_volume)
     # a venue is a distinct MPID; normalize accepts each (symbol, mpid) once, so counting
     # rows is the same, and much cheaper, whenever no pair repeats
-    venues = "count" if _pairs_distinct(venue_volume["symbol"], venue_volume["mpid"]) else "count_distinct"
+    venues = "count" if all_distinct(pair_keys(venue_volume["symbol"], venue_volume["mpid"])) else "count_distinct"
     by_symbol = _sorted_by_key(
         venue_volume.group_by("symbol").aggregate([("total_shares", "sum"), ("total_trades", "sum"), ("mpid", venues)]),
         "symbol",
@@ -118,20 +117,6 @@ def _check_no_overflow(venue_volume: pa.Table) -> None:
         magnitude = pc.abs(values.cast(pa.decimal128(38, 0)))
         if (pc.sum(magnitude).as_py() or 0) >= 2**63:
             raise OtcError(f"{name} of the week add up beyond the int64 range; refusing to aggregate")
-
-
-def _pairs_distinct(symbol: pa.ChunkedArray, mpid: pa.ChunkedArray) -> bool:
-    """Whether no (symbol, mpid) pair occurs twice, decided on dictionary codes."""
-    symbol_codes, _ = _codes(symbol)
-    mpid_codes, mpid_count = _codes(mpid)
-    pairs = symbol_codes * max(mpid_count, 1) + mpid_codes
-    return all_distinct(pairs)
-
-
-def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Each value's dictionary index, and how many distinct values the dictionary holds."""
-    encoded = as_dictionary(values)
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
 
 
 def _sorted_by_key(grouped: pa.Table, key: str) -> pa.Table:

@@ -25,6 +25,15 @@ def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
     return values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
 
 
+def pair_keys(first: pa.Array | pa.ChunkedArray, second: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """One int64 per row, equal exactly when both columns' values are: built from their
+    dictionary codes."""
+    first, second = as_dictionary(first), as_dictionary(second)
+    width = max(len(second.dictionary), 1)
+    return (first.indices.to_numpy(zero_copy_only=False).astype(np.int64) * width
+            + second.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+
+
 def all_distinct(keys: np.ndarray) -> bool:
     """Whether no two integer keys are equal: marked in a table of flags when they span a
     small range (dictionary codes), else checked on a sorted copy. Both stay lean at every

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import all_distinct
+from otc.columns import all_distinct, pair_keys
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
@@ -130,11 +130,10 @@ def _duplicate_key_rule(
     rows = np.flatnonzero(passed)
     first_row = np.arange(len(symbol))
     if rows.size:
-        every = rows.size == len(symbol)
-        symbols = pc.dictionary_encode(symbol if every else symbol.filter(pa.array(passed)))
-        mpids = pc.dictionary_encode(mpid if every else mpid.filter(pa.array(passed)))
-        keys = (symbols.indices.to_numpy().astype(np.int64) * len(mpids.dictionary)
-                + mpids.indices.to_numpy())
+        if rows.size == len(symbol):
+            keys = pair_keys(symbol, mpid)
+        else:
+            keys = pair_keys(symbol.filter(pa.array(passed)), mpid.filter(pa.array(passed)))
         if not all_distinct(keys):  # settles the usual "none repeat" cheaply
             _, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)
             first_row[rows] = rows[first_pos[inverse]]

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from otc.columns import all_distinct, as_dictionary
+from otc.columns import all_distinct, as_dictionary, pair_keys
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,13 @@ def test_as_dictionary_is_one_dictionary_array_of_the_same_values(values):
     assert isinstance(encoded, pa.DictionaryArray)
     assert len(set(encoded.dictionary.to_pylist())) == len(encoded.dictionary)  # one entry a value
     assert encoded.cast(pa.string()).to_pylist() == values.cast(pa.string()).to_pylist()
+
+
+def test_pair_keys_are_equal_exactly_when_both_values_are():
+    first = pa.chunked_array([pa.array(["a", "b"]).dictionary_encode(), pa.array(["b", "a"]).dictionary_encode()])
+    second = pa.array(["x", "y", "y", "x"])
+    pairs = list(zip(first.to_pylist(), second.to_pylist()))  # (a,x) (b,y) (b,y) (a,x)
+    keys = pair_keys(first, second).tolist()
+    for i in range(4):
+        for j in range(4):
+            assert (keys[i] == keys[j]) == (pairs[i] == pairs[j]), (i, j)
