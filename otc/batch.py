@@ -7,7 +7,7 @@ from typing import Any
 
 from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
-from otc.manifest import WEEK_STAGES, load_records, week_stage_reached, write_manifest
+from otc.manifest import WEEK_STAGES, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
 from otc.store import write_json
 
@@ -176,7 +176,7 @@ def _window_outcome(
         error = record["execution"]["error"]
     return {
         "planned": planned,
-        "completed": record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED,
+        "completed": completed(record),
         "execution_id": record["execution"]["execution_id"] if record else None,
         "error": error,
     }

@@ -18,6 +18,7 @@ WEEK_STAGES = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE)
 
 
 def completed(record: dict[str, Any] | None) -> bool:
+    """Whether a stage record exists and its execution completed."""
     return record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
 
 

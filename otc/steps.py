@@ -20,6 +20,7 @@ from otc.errors import OtcError
 from otc.ingest import ingest
 from otc.layout import STAGE_TABLES, Layout, Stage
 from otc.lineage import Batch, Execution, ExecutionStatus, new_execution_id, utc_now
+from otc.manifest import completed
 from otc.normalize import INPUT_COLUMNS as NORMALIZE_INPUT_COLUMNS
 from otc.normalize import normalize
 from otc.rolling import INPUT_COLUMNS as ROLLING_INPUT_COLUMNS
@@ -162,7 +163,7 @@ def run_snapshot(job: WindowJob, batch: Batch) -> dict[str, Any]:
                                   Table.VENUE_VOLUME, columns=VENUE_COLUMNS, dictionary=("symbol", "mpid"))
         checks = [read_table(layout.table_file(Table.QUALITY_CHECKS, tier, week, Stage.AGGREGATE), Table.QUALITY_CHECKS)]
         rolling = None
-        if rolling_record is not None and rolling_record["execution"]["status"] == ExecutionStatus.COMPLETED:
+        if completed(rolling_record):
             rolling = read_table(layout.table_file(Table.ROLLING_6W, tier, week, Stage.ROLLING), Table.ROLLING_6W)
             checks.append(read_table(layout.table_file(Table.QUALITY_CHECKS, tier, week, Stage.ROLLING),
                                      Table.QUALITY_CHECKS))
@@ -177,7 +178,7 @@ def run_snapshot(job: WindowJob, batch: Batch) -> dict[str, Any]:
 def completed_summary(layout: Layout, tier: Tier, week: dt.date) -> bool:
     """True when the week's aggregate ran to completion, so its summary can be trusted."""
     record = read_record(layout, Stage.AGGREGATE, tier, week)
-    return record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
+    return completed(record)
 
 
 def read_record(layout: Layout, stage: Stage, tier: Tier, week: dt.date) -> dict[str, Any] | None:
