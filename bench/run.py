@@ -14,8 +14,9 @@ Generates the week files once (bench/generate.py), then measures, on the same fi
   (d) re-run - the identical command again (nothing to do)
   (e) new week - N weeks built, then week N+1 arrives: `doit backfill weeks_back=N as_of=<it>`
   (f) peak RSS of `doit backfill` of one week of --big-week-rows rows (/usr/bin/time -v)
-  (g) 12 weeks cold: `doit -n 2 -P process backfill` against serial (and, for reference,
-      against serial kept to one core with OMP_NUM_THREADS=1)
+  (g) 12 weeks cold: `doit -n 2 -P process backfill` against serial; for reference, its
+      ceiling (from the run's CPU seconds and its first stage's start) and serial kept to
+      one core with OMP_NUM_THREADS=1
   (h) no-op re-run of 156 tier-weeks: 52 weeks x 3 tiers, three backfills timed together
 
 Everything runs as a subprocess, as a user would run it (so every figure includes the
@@ -73,6 +74,32 @@ def run_timed(cmd: list[str], cwd: Path | None = None, check: bool = True) -> tu
             f"command failed ({done.returncode}): {shlex.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return seconds, done.stdout + done.stderr
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds (user and system) of the subprocesses this runner has waited for, with the
+    processes they waited for in turn (doit's workers)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def first_stage_start(build_dir: Path) -> float:
+    """When the first stage of a backfill started (epoch seconds), from its stage records."""
+    starts = [dt.datetime.fromisoformat(json.loads(path.read_text())["execution"]["started_at"]).timestamp()
+              for path in build_dir.glob("_records/*/*.json")]
+    if not starts:
+        raise BenchError(f"no stage record under {build_dir}")
+    return min(starts)
+
+
+def fastest_schedule(cpu: float, start: float, cores: int) -> float:
+    """About the shortest wall time a parallel run that used `cpu` CPU seconds, and began its
+    first stage `start` seconds after launch, could take on `cores` cores: until that start
+    one process works (interpreter, imports, doit), and after it the rest of the CPU spreads
+    evenly over the cores, with no wait between tasks and no stage left to run alone."""
+    return start + max(0.0, cpu - start) / max(1, cores)
 
 
 def metrics(output: str) -> dict[str, str]:
@@ -387,9 +414,12 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
         for r in range(args.repeats):
             s, _ = home.backfill(folder, work / f"ser{r}", *week_range(par_weeks), *extra, expect_run=stages)
             res.add("serial_12", s)
+            launched, cpu = time.time(), children_cpu_seconds()
             s, _ = home.backfill(folder, work / f"par{r}", *week_range(par_weeks), *extra,
                                  options=("-n", "2", "-P", "process"), expect_run=stages)
             res.add("parallel_12", s)
+            res.add("parallel_12_cpu", children_cpu_seconds() - cpu)
+            res.add("parallel_12_start", first_stage_start(work / f"par{r}") - launched)
             # for reference: serial with Arrow kept to one thread, so on one core
             s, _ = home.backfill(folder, work / f"one{r}", *week_range(par_weeks), *extra, expect_run=stages,
                                  wrapper=("env", "OMP_NUM_THREADS=1"))
@@ -483,6 +513,12 @@ def report(args: argparse.Namespace, res: Results, info: dict[str, Any]) -> dict
                 samples=res.samples["serial_12"])
         measure("parallel_12", "(g) the same with `doit -n 2 -P process`", par, "s", ser / par,
                 "serial / parallel", ">= 1.6", ser / par >= 1.6, res.samples["parallel_12"])
+        cpu, start = res.median("parallel_12_cpu"), res.median("parallel_12_start")
+        cores = min(2, info["machine"]["cpus_usable"])
+        fastest = fastest_schedule(cpu, start, cores)
+        measure("parallel_12_ceiling", f"(g) its ceiling: the `-n 2` run's {cpu:.2f} CPU s, one core until its "
+                f"first stage ({start:.3f} s after launch), then spread evenly over {cores} cores",
+                fastest, "s", ser / fastest, "serial / that")
         one = res.median("serial_12_one_core")
         measure("serial_12_one_core", "(g) for reference: serial kept to one core (`OMP_NUM_THREADS=1`: one "
                 "Arrow thread, one writer)", one, "s", one / par, "one-core serial / parallel",

@@ -6,12 +6,15 @@ this only checks that it runs end to end and reports every measure with sane num
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.csv as csv
+import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 BENCH = PROJECT / "bench"
@@ -66,7 +69,7 @@ def test_runner_reports_every_measure(tmp_path: Path):
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--rows-per-week", "300", "--weeks", "2", "--repeats", "1",
-         "--skip-memory", "--skip-parallel", "--skip-tier-weeks", "--work-dir", str(tmp_path / "work"),
+         "--skip-memory", "--skip-tier-weeks", "--work-dir", str(tmp_path / "work"),
          "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=120,
     )
@@ -74,19 +77,21 @@ def test_runner_reports_every_measure(tmp_path: Path):
     result = json.loads(out.read_text())
     by_key = {m["key"]: m for m in result["measures"]}
     assert {"floor", "peer", "cold_vs_floor", "cold_vs_peer", "rerun", "new_week", "one_week_cold",
-            "new_week_vs_cold_per_week"} <= set(by_key)
+            "new_week_vs_cold_per_week", "serial_12", "parallel_12", "parallel_12_ceiling",
+            "serial_12_one_core"} <= set(by_key)
     for m in result["measures"]:
         assert m["value"] > 0, m
         assert m["value"] < 60, m
-    for key in ("cold_vs_floor", "cold_vs_peer", "rerun", "new_week"):
+    for key in ("cold_vs_floor", "cold_vs_peer", "rerun", "new_week", "parallel_12"):
         assert by_key[key]["ratio"] > 0
         assert by_key[key]["met"] in (True, False)
+    assert by_key["parallel_12_ceiling"]["ratio"] > 0
     assert all(v > 0 for v in result["rows_per_second"].values())
     assert result["peer_equals_ours"] is True, result.get("peer_differences")
     assert result["machine"]["nproc"] >= 1
     table = done.stdout
     for label in ("(a) floor", "(b) peer", "(c) cold", "(d) identical re-run", "(e) one new week",
-                  "Rows per second", "Machine:", "Command:"):
+                  "(g) its ceiling", "Rows per second", "Machine:", "Command:"):
         assert label in table
 
 
@@ -103,3 +108,30 @@ def test_breakdown_times_every_step_of_a_week(tmp_path: Path):
     for step in ("read the file", "ingest (the whole stage)", "split lines into fields", "record_hash",
                  "normalize", "aggregate", "write otc_raw (300 rows)", "total"):
         assert step in done.stdout, step
+
+
+def _runner_module():
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parallel_ceiling_keeps_the_start_on_one_core():
+    fastest = _runner_module().fastest_schedule
+    # 0.25 s of start-up alone, then the other 3.75 CPU seconds over two cores
+    assert fastest(4.0, 0.25, 2) == pytest.approx(0.25 + 1.875)
+    assert fastest(4.0, 0.25, 1) == pytest.approx(4.0)
+    assert fastest(0.2, 0.25, 2) == pytest.approx(0.25)  # less CPU than the start: the start bounds it
+
+
+def test_first_stage_start_is_the_earliest_record(tmp_path: Path):
+    first_stage_start = _runner_module().first_stage_start
+    folder = tmp_path / "_records" / "NMS_TIER_1"
+    folder.mkdir(parents=True)
+    for name, started in (("2025-12-26.ingest", "2026-11-26T10:00:01.500000+00:00"),
+                          ("2025-12-19.ingest", "2026-11-26T10:00:00.250000+00:00"),
+                          ("2025-12-26.rolling", "2026-11-26T10:00:03+00:00")):
+        (folder / f"{name}.json").write_text(json.dumps({"execution": {"started_at": started}}))
+    expected = dt.datetime(2026, 11, 26, 10, 0, 0, 250000, tzinfo=dt.timezone.utc).timestamp()
+    assert first_stage_start(tmp_path) == pytest.approx(expected)
