@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,23 @@ def test_first_stage_start_is_the_earliest_record(tmp_path: Path):
         (folder / f"{name}.json").write_text(json.dumps({"execution": {"started_at": started}}))
     expected = dt.datetime(2026, 11, 26, 10, 0, 0, 250000, tzinfo=dt.timezone.utc).timestamp()
     assert first_stage_start(tmp_path) == pytest.approx(expected)
+
+
+def test_handover_times_every_stage_of_a_parallel_backfill(tmp_path: Path):
+    subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "300", "--weeks", "2",
+         "--quiet"],
+        check=True, timeout=60,
+    )
+    weeks = sorted(p.stem.removeprefix("week_") for p in (tmp_path / "nms_tier_1").glob("week_*.psv"))
+    done = subprocess.run([sys.executable, str(BENCH / "handover.py"), str(tmp_path / "nms_tier_1"), *weeks],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = done.stdout.split("\nworkers: ", 1)[1]
+    assert summary.startswith("2; stages: 8")  # 2 weeks x 3 stages, the rolling window, the snapshot
+    assert "before the first stage: " in summary
+    rows = re.findall(r"^  (ingest|normalize|aggregate)\s+(\d+)\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+$", summary, re.M)
+    # 9 tasks (8 stages, the batch report) on 2 workers: at least 7 hand-overs, of which at most
+    # 3 lead to a task that waits for others (rolling, snapshot, report) and are not counted
+    assert sum(int(count) for _, count in rows) >= 4, summary
+    assert "after the last stage until doit returns: " in summary
