@@ -5,12 +5,14 @@
 Runs `doit -n WORKERS -P process backfill` in this process, through doit's own command,
 into a temporary build directory, with doit's runner wrapped to note (on the monotonic
 clock, which every process shares) when each task starts and ends in its worker, and how
-long doit's main process spends on each result. After doit's own output it prints the
-time before the first stage (interpreter, imports, planning, forking the workers); per
-stage kind, the hand-over from a task's end to the next task's start in the same worker,
-with doit's main process's part of it; and the time from the last stage's end until
-doit's command returns. Stages that wait for inputs still being built (the rolling
-window, the snapshot) are left out of the hand-over figures.
+long doit's main process spends on each result. The workers are forked, so they inherit
+the wrapping. After doit's own output it prints: the time before the first stage (imports,
+planning, forking the workers; the interpreter's own start comes before this script's
+clock starts); per stage kind, the hand-over from a task's end to the next task's start
+in the same worker, with doit's main process's part of it; and the time from the last
+stage's end until doit's command returns. A hand-over may include waiting for a task to
+become ready; those that lead to a task that waits for others by design (the rolling
+window, the snapshot, the batch report) are left out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 LAUNCHED = time.monotonic()  # before the imports, which a user's command pays too
 
 import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -76,10 +79,12 @@ def summarize(lines: list[str], launched: float, returned: float) -> str:
             if not following.startswith(WAITING_STAGES):
                 handover[name.split(":")[0]].append(start - end)
     stages = [t for tasks in runs.values() for t in tasks if not t[2].startswith("backfill")]
+    if not stages:
+        raise SystemExit("no stage timings were noted: did the workers not inherit the wrapping?")
     first = min(start for start, _, _ in stages)
     last = max(end for _, end, _ in stages)
     out = [f"workers: {len(runs)}; stages: {len(stages)}",
-           f"before the first stage: {first - launched:.3f} s (interpreter, imports, planning, forking the workers)",
+           f"before the first stage: {first - launched:.3f} s (imports, planning, forking the workers)",
            f"{'hand-over after':<18}{'count':>6}{'median ms':>11}{'max ms':>8}   doit's main process, median ms"]
     for kind, gaps in handover.items():
         out.append(f"  {kind:<16}{len(gaps):>6}{1000 * statistics.median(gaps):>11.1f}{1000 * max(gaps):>8.1f}"
@@ -98,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tier", default="NMS_TIER_1")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        parser.error("needs the fork start method, which this platform lacks")
+    multiprocessing.set_start_method("fork", force=True)  # the workers must inherit the wrapping
     work = Path(tempfile.mkdtemp(prefix="otc-handover-"))
+    cwd = Path.cwd()
     try:
         shutil.copy(PROJECT / "dodo.py", work / "dodo.py")
         sys.path.insert(0, str(PROJECT))
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + summarize(log_path.read_text().splitlines(), LAUNCHED, returned))
         return 0
     finally:
-        os.chdir(PROJECT)
+        os.chdir(cwd)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -87,6 +87,9 @@ def test_runner_reports_every_measure(tmp_path: Path):
         assert by_key[key]["ratio"] > 0
         assert by_key[key]["met"] in (True, False)
     assert by_key["parallel_12_ceiling"]["ratio"] > 0
+    # the -n 2 run works past its first stage's start, so it used more CPU than that start took
+    for cpu, start in zip(result["parallel_12_cpu_seconds"], result["parallel_12_first_stage_seconds"]):
+        assert cpu > start > 0
     assert all(v > 0 for v in result["rows_per_second"].values())
     assert result["peer_equals_ours"] is True, result.get("peer_differences")
     assert result["machine"]["nproc"] >= 1
@@ -111,15 +114,15 @@ def test_breakdown_times_every_step_of_a_week(tmp_path: Path):
         assert step in done.stdout, step
 
 
-def _runner_module():
-    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_parallel_ceiling_keeps_the_start_on_one_core():
-    fastest = _runner_module().fastest_schedule
+    fastest = _bench_module("run").fastest_schedule
     # 0.25 s of start-up alone, then the other 3.75 CPU seconds over two cores
     assert fastest(4.0, 0.25, 2) == pytest.approx(0.25 + 1.875)
     assert fastest(4.0, 0.25, 1) == pytest.approx(4.0)
@@ -127,7 +130,7 @@ def test_parallel_ceiling_keeps_the_start_on_one_core():
 
 
 def test_first_stage_start_is_the_earliest_record(tmp_path: Path):
-    first_stage_start = _runner_module().first_stage_start
+    first_stage_start = _bench_module("run").first_stage_start
     folder = tmp_path / "_records" / "NMS_TIER_1"
     folder.mkdir(parents=True)
     for name, started in (("2025-12-26.ingest", "2026-11-26T10:00:01.500000+00:00"),
@@ -156,3 +159,55 @@ def test_handover_times_every_stage_of_a_parallel_backfill(tmp_path: Path):
     # 3 lead to a task that waits for others (rolling, snapshot, report) and are not counted
     assert sum(int(count) for _, count in rows) >= 4, summary
     assert "after the last stage until doit returns: " in summary
+
+
+_BURN = """
+import multiprocessing, time
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+if __name__ == "__main__":
+    child = multiprocessing.Process(target=burn, args=(0.3,))
+    child.start()
+    burn(0.2)
+    child.join()
+"""
+
+
+def test_children_cpu_counts_the_processes_a_child_waited_for(tmp_path: Path):
+    children_cpu_seconds = _bench_module("run").children_cpu_seconds
+    script = tmp_path / "burn.py"
+    script.write_text(_BURN)
+    before = children_cpu_seconds()
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60)
+    assert children_cpu_seconds() - before >= 0.45  # the child's 0.2 s and its own child's 0.3 s
+
+
+def test_handover_summary_leaves_out_waits_for_inputs():
+    summarize = _bench_module("handover").summarize
+    lines = [  # kind, pid, start, end, task name
+        "run 11 10.000 10.100 ingest:NMS_TIER_1:2025-12-19",
+        "main 1 10.101 10.104 ingest:NMS_TIER_1:2025-12-19",
+        "run 11 10.106 10.200 normalize:NMS_TIER_1:2025-12-19",
+        "run 22 10.001 10.150 ingest:NMS_TIER_1:2025-12-26",
+        "main 1 10.151 10.152 ingest:NMS_TIER_1:2025-12-26",
+        "run 22 10.160 10.300 normalize:NMS_TIER_1:2025-12-26",
+        "run 22 10.500 10.600 rolling:NMS_TIER_1:2025-12-26",  # waited for both weeks: not a hand-over
+        "run 11 10.700 10.710 backfill",
+    ]
+    summary = summarize(lines, launched=9.750, returned=10.750)
+    assert "workers: 2; stages: 5" in summary
+    assert "before the first stage: 0.250 s" in summary
+    # hand-overs after an ingest: 6 ms and 10 ms; doit's main process 3 ms and 1 ms
+    assert re.search(r"^  ingest\s+2\s+8\.0\s+10\.0\s+2\.0$", summary, re.M), summary
+    assert "normalize" not in summary.split("hand-over after", 1)[1].split("hand-over per worker")[0]
+    assert "hand-over per worker, summed: 0.008 s" in summary
+    assert "after the last stage until doit returns: 0.150 s" in summary
+
+
+def test_handover_summary_says_when_nothing_was_timed():
+    with pytest.raises(SystemExit, match="no stage timings"):
+        _bench_module("handover").summarize([], launched=0.0, returned=1.0)
