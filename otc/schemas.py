@@ -11,7 +11,7 @@ AVG_TRADE_SIZE = pa.decimal128(18, 2)
 SHARE_PCT = pa.decimal128(9, 4)
 TREND_PCT = pa.decimal128(18, 2)
 
-INGEST_VERSION = "v1.0.0"
+INGEST_VERSION = "v1.0.1"  # v1.0.1: lines of non-ASCII white space alone are blank again
 CALCULATION_VERSION = "v1.0.0"
 ROLLING_VERSION = "v1.0.0"
 SNAPSHOT_VERSION = "v1.0.0"

@@ -170,6 +170,14 @@ def _split_uniform(data: bytes, start: int) -> SourceLines | None:
     )
 
 
+#: White space as both Python's `str.isspace` and Arrow's `utf8_trim_whitespace` define it (a
+#: test checks every code point). RE2's `\s` knows only the ASCII five: a line of, say,
+#: no-break spaces would count as a raw line, while trimming its fields leaves nothing.
+WHITE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+               + "\u2028\u2029\u202f\u205f\u3000")
+_NOT_BLANK = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITE_SPACE) + "]"
+
+
 def split_lines_by_text(data: bytes) -> SourceLines:
     """`split_lines` for any file: Arrow splits the bytes on LF, then each line is checked."""
     body = memoryview(data)[len(_BOM):] if data.startswith(_BOM) else memoryview(data)
@@ -187,7 +195,7 @@ def split_lines_by_text(data: bytes) -> SourceLines:
     text = text.cast(pa.string())
     lines = SourceLines(line_number=pa.array(np.arange(1, len(text) + 1, dtype=np.int64)),
                         decodable=decodable, text=text)
-    keep = pc.match_substring_regex(text, r"\S")  # blank: empty or only white space
+    keep = pc.match_substring_regex(text, _NOT_BLANK)  # blank: empty or only white space
     if pc.all(keep).as_py():
         return lines
     return SourceLines(line_number=lines.line_number.filter(keep), decodable=decodable.filter(keep),

@@ -182,6 +182,16 @@ def test_file_without_header_starts_with_data_on_line_one():
     assert result.counts == IngestCounts(raw=2, parsed=2, inserted=2, rejected=0, skipped=0)
 
 
+def test_lines_of_unicode_white_space_alone_are_blank_even_before_the_header():
+    data = psv("\u00a0", FIXTURE_HEADER, GOOD, "\u3000\u3000", "\x0b", "\u2003 \t")
+
+    result = run(data)
+
+    assert result.source_format is SourceFormat.FIXTURE
+    assert col(result.raw, "source_line_number") == [3]
+    assert result.counts == IngestCounts(raw=1, parsed=1, inserted=1, rejected=0, skipped=0)
+
+
 def test_header_line_is_not_counted_as_a_raw_line():
     result = run(psv(FIXTURE_HEADER, GOOD))
 

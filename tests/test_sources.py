@@ -6,9 +6,10 @@ import datetime as dt
 import random
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from otc.sources import SourceFormat, split_fields, split_lines, split_lines_by_text
+from otc.sources import WHITE_SPACE, SourceFormat, split_fields, split_lines, split_lines_by_text
 from tests.test_bad_input import CASES
 
 FIX = "WeekEnding|Tier|Symbol|MPID|TotalShares|TotalTrades"
@@ -117,3 +118,21 @@ def test_random_files_split_alike_on_both_paths():
         one_pass += split_lines(data).pieces is not None
         assert_same_split(data)
     assert one_pass > 60  # the one-pass reader took a fair share of them
+
+
+def test_white_space_is_what_python_and_arrow_trim():
+    code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    python = {c for c in code_points if chr(c).isspace()}
+    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(pa.array([chr(c) for c in code_points])))
+    arrow = {c for c, length in zip(code_points, trimmed.to_pylist()) if length == 0}
+    assert set(map(ord, WHITE_SPACE)) == python == arrow
+
+
+@pytest.mark.parametrize("space", [c for c in WHITE_SPACE if c != "\n"], ids=lambda c: f"U+{ord(c):04X}")
+def test_a_line_of_white_space_alone_is_blank(space):
+    for data in (f"{FIX}\n{space * 2}\n{ROW}\n", f"{space}\n{FIX}\n{ROW}\n"):
+        lines = split_lines(data.encode())
+        texts = lines.texts().cast(pa.string()).to_pylist()
+        assert [t.rstrip("\r") for t in texts] == [FIX, ROW]
+        assert lines.line_number.to_pylist() == ([1, 3] if data.startswith(FIX) else [2, 3])
+        assert_same_split(data.encode())
