@@ -15,10 +15,10 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from otc.errors import OtcError
+from otc.errors import NoOutputs, OtcError, QueryError
 from otc.layout import Layout
 from otc.params import DEFAULT_BUILD_DIR
-from otc.query import NoOutputs, QueryError, connect, run_query
+from otc.query import connect, run_query
 from otc.store import read_json
 from otc.tiers import Tier
 

@@ -1,8 +1,12 @@
-"""Errors a user can cause. Each is shown as one line, never as a traceback."""
+"""Errors a user can cause or must know about. Each is shown as one line, never as a traceback.
+
+Code tells them apart with `isinstance`; low-level errors (OS, HTTP, DuckDB) are translated
+into one of these where they cross into our code.
+"""
 
 
 class OtcError(Exception):
-    """Something the user can fix: a bad parameter or a bad source file."""
+    """Something the user can fix or must know about: shown as one line."""
 
 
 class ParameterError(OtcError):
@@ -11,3 +15,39 @@ class ParameterError(OtcError):
 
 class SourceError(OtcError):
     """A source file cannot be read as a whole (unknown header, unreadable)."""
+
+
+class UpstreamFailed(OtcError):
+    """A stage's input was not produced because an earlier stage failed."""
+
+
+class BuildDirBusy(OtcError):
+    """Another run holds the build directory."""
+
+
+class NoOutputs(OtcError):
+    """The build directory holds no backfill output yet."""
+
+
+class QueryError(OtcError):
+    """DuckDB refused the query."""
+
+
+class FinraError(OtcError):
+    """FINRA's Query API did not give a week's data."""
+
+
+class FinraUnreachable(FinraError):
+    """FINRA's Query API cannot be reached at all (no connection, DNS, TLS)."""
+
+
+class FinraRefused(FinraError):
+    """FINRA answered with an error status, after any retries."""
+
+
+class FinraBadData(FinraError):
+    """FINRA answered, but the data cannot be trusted (wrong week, tier or type; too few rows)."""
+
+
+class NotPublished(FinraError):
+    """FINRA has not published the week for the tier yet."""

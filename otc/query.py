@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from otc.errors import OtcError
+from otc.errors import NoOutputs, QueryError
 from otc.layout import Layout
 from otc.schemas import TIMESTAMP, Table
 from otc.store import read_json
@@ -36,14 +36,6 @@ BATCHES_SCHEMA = pa.schema([
     ("stages_run", pa.int64()), ("stages_up_to_date", pa.int64()), ("errors", pa.string()),
 ])
 RECORD_VIEWS = ("otc_week_manifest", "otc_batches", "executions")
-
-
-class NoOutputs(OtcError):
-    """The build directory holds no backfill output yet."""
-
-
-class QueryError(OtcError):
-    """DuckDB refused the query."""
 
 
 def connect(layout: Layout) -> duckdb.DuckDBPyConnection:

@@ -6,11 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from otc.errors import OtcError
-
-
-class BuildDirBusy(OtcError):
-    """Another run holds the build directory."""
+from otc.errors import BuildDirBusy
 
 
 class RunLock:
