@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from otc.columns import all_distinct, pair_keys
 from otc.context import StageContext
+from otc.lineage import PipelineName
 from otc.errors import OtcError
 from otc.exact import round_ratio
 from otc.quality import (
@@ -17,7 +18,6 @@ from otc.quality import (
 )
 from otc.schemas import AVG_TRADE_SIZE, CALCULATION_VERSION, SHARE_PCT, Table, conform
 
-PIPELINE_NAME = "otc.aggregate_week"
 SHARE_SUM_LOW, SHARE_SUM_HIGH = Decimal("99.9"), Decimal("100.1")
 
 
@@ -91,7 +91,7 @@ def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
     return AggregateResult(
         conform(summary, Table.SYMBOL_SUMMARY),
         conform(venue_share, Table.VENUE_SHARE),
-        checks_table(ctx, PIPELINE_NAME, checks),
+        checks_table(ctx, PipelineName.AGGREGATE, checks),
     )
 
 

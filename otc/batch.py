@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
-from otc.manifest import WEEK_STAGES, completed, load_records, week_stage_reached, write_manifest
+from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
 from otc.store import write_json
 
@@ -23,7 +24,9 @@ class BatchPlan:
     rolling_planned: bool
     snapshot_planned: bool
     unplanned: dict[str, str] = dataclasses.field(default_factory=dict)  # stage -> why it cannot run
-    refreshed: tuple[str, ...] = ()  # rolling/snapshot tasks of earlier range ends this run checks
+    refreshed: tuple[str, ...] = ()  # rolling/snapshot tasks of other range ends this run checks
+    range_reason: str = ""  # how the week range was chosen (as_of=latest)
+    fetched: tuple[str, ...] = ()  # weeks this run set out to fetch from FINRA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +39,10 @@ class BatchOutcome:
     def succeeded(self) -> bool:
         return self.status == ExecutionStatus.COMPLETED
 
+    @property
+    def quality_failed(self) -> bool:
+        return bool(self.document.get("quality", {}).get("FAIL"))
+
 
 def finish_batch(plan: BatchPlan) -> BatchOutcome:
     """Read the stage records, write the batch file and the manifest, and return the outcome."""
@@ -47,7 +54,7 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
 
     weeks_out = [_week_outcome(w.isoformat(), records.get((tier, w.isoformat()), {}), plan, ledger)
                  for w in params.weeks]
-    processed = [w for w in weeks_out if w["stage"] == Stage.AGGREGATE.reached]
+    processed = [w for w in weeks_out if w["stage"] == ManifestStage.AGGREGATED]
     # totals cover processed weeks, so raw lines = normalized + rejected + skipped holds
     totals = {name: sum(w["counts"][name] for w in processed) for name in _COUNT_NAMES}
     last = params.end_week.isoformat()
@@ -103,8 +110,9 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
         "metrics": metrics,
         "executions": [root.as_dict(), *sorted(ledger.executions, key=lambda e: e["started_at"])],
     }
+    if plan.range_reason:
+        document["range_reason"] = plan.range_reason
     write_json(document, layout.batch_file(batch.batch_id))
-    write_manifest(layout)
     return BatchOutcome(status, metrics, document)
 
 
@@ -140,6 +148,10 @@ def _week_outcome(
         outcome["error"] = plan.missing[week]
         return outcome
     error = None
+    if week in plan.fetched and Stage.FETCH in records:
+        fetch = records[Stage.FETCH]
+        outcome["ran" if ledger.note(fetch, f"fetch:{plan.params.tier.value}:{week}") else "up_to_date"].append("fetch")
+        error = fetch["execution"]["error"]
     for stage in WEEK_STAGES:
         record = records.get(stage)
         if record is None:
@@ -182,9 +194,33 @@ def _window_outcome(
     }
 
 
+def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, Any]], strict: bool) -> str | None:
+    """Fold every record into the manifest; why the run fails (None when every tier COMPLETED).
+
+    With several tiers, print one closing line over them.
+    """
+    write_manifest(Layout(build_dir))
+    failed = [t for t in tiers if (statuses.get(t) or {}).get("status") != ExecutionStatus.COMPLETED]
+    if len(tiers) > 1:
+        done = [t for t in tiers if t not in failed]
+        print(f"Tiers: {len(done)} of {len(tiers)} COMPLETED"
+              + (f" ({', '.join(done)})" if done else "") + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if failed:
+        return (f"Backfill FAILED: no week was processed" if len(tiers) == 1
+                else f"Backfill FAILED for {', '.join(failed)}: no week was processed")
+    if strict:
+        strict_failed = [t for t in tiers if (statuses.get(t) or {}).get("quality_failed")]
+        if strict_failed:
+            return f"strict=true: a quality check is at FAIL ({', '.join(strict_failed)})"
+    return None
+
+
 def summary_block(outcome: BatchOutcome) -> str:
     """The seed's closing block, plus raw-line, skipped and stage counts."""
-    lines = [f"Pipeline: {BACKFILL_PIPELINE}", f"Status: {outcome.status}", "Metrics:"]
+    lines = [f"Pipeline: {BACKFILL_PIPELINE}", f"Status: {outcome.status}"]
+    if outcome.document.get("range_reason"):
+        lines.append(f"Range: {outcome.document['range_reason']}")
+    lines.append("Metrics:")
     for name, value in outcome.metrics.items():
         if name == "errors":
             lines.append("  errors: []" if not value else "  errors:")

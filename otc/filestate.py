@@ -67,3 +67,46 @@ def file_state_checker(build_dir: Path) -> type[FileStateChecker]:
     layout = Layout(Path(build_dir))
     output_dirs = tuple(os.path.abspath(layout.table_dir(table)) for table in Table)
     return type(FileStateChecker.__name__, (FileStateChecker,), {"output_dirs": output_dirs})
+
+
+class SourceUnchanged:
+    """doit `uptodate` check of a source file, judged as `FileStateChecker` judges a file_dep
+    (timestamp, then size, then content), except that a missing file means "not up to date"
+    where a file_dep would be an error: a week whose fetch failed must still be reported."""
+
+    KEY = "source_state"
+
+    def __init__(self, path: str):
+        self.path = path
+        self._digests: dict[tuple[int, int], str] = {}
+
+    def __call__(self, task, values) -> bool:
+        task.value_savers.append(self._state)
+        saved = values.get(self.KEY)
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return False
+        if not saved:
+            return False
+        mtime, size, digest = saved
+        if stat.st_mtime == mtime:
+            return True
+        return stat.st_size == size and self._digest(stat) == digest
+
+    def _digest(self, stat: os.stat_result) -> str:
+        key = (stat.st_mtime_ns, stat.st_size)
+        if key not in self._digests:
+            self._digests[key] = file_digest(self.path)
+        return self._digests[key]
+
+    def _state(self) -> dict[str, list | None]:
+        """Saved after the stage ran: what the file was when it was read."""
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return {self.KEY: None}
+        return {self.KEY: [stat.st_mtime, stat.st_size, self._digest(stat)]}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"

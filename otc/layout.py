@@ -12,49 +12,20 @@ from otc.tiers import Tier
 
 
 class Stage(str, enum.Enum):
-    """A step of the build; its value names its files, its task and its record."""
+    """A step of the build; its value names its task, its files and its record."""
 
+    FETCH = "fetch"
     INGEST = "ingest"
     NORMALIZE = "normalize"
     AGGREGATE = "aggregate"
     ROLLING = "rolling"
     SNAPSHOT = "snapshot"
-
-    @property
-    def pipeline_name(self) -> str:
-        return _PIPELINE_NAMES[self]
-
-    @property
-    def reached(self) -> str:
-        """The manifest stage a tier-week is at once this stage has completed."""
-        return _REACHED[self]
+    REPORT = "report"
 
 
-_PIPELINE_NAMES = {
-    Stage.INGEST: "otc.ingest_week",
-    Stage.NORMALIZE: "otc.normalize_week",
-    Stage.AGGREGATE: "otc.aggregate_week",
-    Stage.ROLLING: "otc.compute_rolling_6w",
-    Stage.SNAPSHOT: "otc.research_snapshot_week",
-}
-_REACHED = {
-    Stage.INGEST: "INGESTED",
-    Stage.NORMALIZE: "NORMALIZED",
-    Stage.AGGREGATE: "AGGREGATED",
-    Stage.ROLLING: "ROLLING",
-    Stage.SNAPSHOT: "SNAPSHOT",
-}
-MANIFEST_STAGES = ("PENDING", "INGESTED", "NORMALIZED", "AGGREGATED", "ROLLING", "SNAPSHOT")
-
-#: The tables each stage writes; a table two stages write gets a stage suffix on its files.
-STAGE_TABLES: dict[Stage, tuple[Table, ...]] = {
-    Stage.INGEST: (Table.RAW, Table.REJECTS),
-    Stage.NORMALIZE: (Table.VENUE_VOLUME, Table.NORMALIZATION_MAP, Table.REJECTS),
-    Stage.AGGREGATE: (Table.SYMBOL_SUMMARY, Table.VENUE_SHARE, Table.QUALITY_CHECKS),
-    Stage.ROLLING: (Table.ROLLING_6W, Table.QUALITY_CHECKS),
-    Stage.SNAPSHOT: (Table.RESEARCH_SNAPSHOT,),
-}
-_SHARED_TABLES = {Table.REJECTS, Table.QUALITY_CHECKS}
+#: Tables two stages write: each stage's file of them gets a stage suffix (a doit target has
+#: one producer). A test checks this against the stage declarations.
+SHARED_TABLES = frozenset({Table.REJECTS, Table.QUALITY_CHECKS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,14 +34,14 @@ class Layout:
 
     def table_file(self, table: Table, tier: Tier, week: dt.date, stage: Stage) -> Path:
         """`<build>/<table>/<TIER>/<week>[.<stage>].parquet`."""
-        suffix = f".{stage.value}" if table in _SHARED_TABLES else ""
+        suffix = f".{stage.value}" if table in SHARED_TABLES else ""
         return self.build_dir / table.value / tier.value / f"{week.isoformat()}{suffix}.parquet"
 
     def table_dir(self, table: Table) -> Path:
         return self.build_dir / table.value
 
-    def outputs(self, stage: Stage, tier: Tier, week: dt.date) -> dict[Table, Path]:
-        return {t: self.table_file(t, tier, week, stage) for t in STAGE_TABLES[stage]}
+    def table_files(self, tables: tuple[Table, ...], stage: Stage, tier: Tier, week: dt.date) -> dict[Table, Path]:
+        return {t: self.table_file(t, tier, week, stage) for t in tables}
 
     def record_file(self, stage: Stage, tier: Tier, week: dt.date) -> Path:
         """The JSON record of the execution that last produced a stage's outputs."""
@@ -84,6 +55,18 @@ class Layout:
 
     def record_files(self) -> list[Path]:
         return sorted((self.build_dir / "_records").glob("*/*.json"))
+
+    def report_file(self, tier: Tier, week: dt.date) -> Path:
+        return self.report_dir / tier.value / f"{week.isoformat()}.html"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.build_dir / "report"
+
+    @property
+    def finra_cache_file(self) -> Path:
+        """FINRA's list of published weeks, kept for a few minutes between commands."""
+        return self.build_dir / "_cache" / "finra_partitions.json"
 
     @property
     def manifest_file(self) -> Path:

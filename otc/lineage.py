@@ -10,7 +10,22 @@ from typing import Any, Callable
 
 from otc.tiers import Tier
 
-BACKFILL_PIPELINE = "otc.backfill_range"
+
+
+class PipelineName(enum.StrEnum):
+    """The name each execution records: the seed's pipeline names, defined here only."""
+
+    BACKFILL = "otc.backfill_range"
+    FETCH = "otc.fetch_week"
+    INGEST = "otc.ingest_week"
+    NORMALIZE = "otc.normalize_week"
+    AGGREGATE = "otc.aggregate_week"
+    ROLLING = "otc.compute_rolling_6w"
+    SNAPSHOT = "otc.research_snapshot_week"
+    REPORT = "otc.report_week"
+
+
+BACKFILL_PIPELINE = PipelineName.BACKFILL
 
 
 class ExecutionStatus(enum.StrEnum):

@@ -6,13 +6,38 @@ module folds them into the manifest in a single step at the end of a run.
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from typing import Any
 
-from otc.layout import MANIFEST_STAGES, Layout, Stage
+from otc.layout import Layout, Stage
 from otc.lineage import ExecutionStatus
 from otc.store import read_json, write_json
 
+
+class ManifestStage(enum.StrEnum):
+    """How far a tier-week got, in order (the manifest's `stage`)."""
+
+    PENDING = "PENDING"
+    INGESTED = "INGESTED"
+    NORMALIZED = "NORMALIZED"
+    AGGREGATED = "AGGREGATED"
+    ROLLING = "ROLLING"
+    SNAPSHOT = "SNAPSHOT"
+
+    @property
+    def rank(self) -> int:
+        return list(ManifestStage).index(self)
+
+
+#: What a tier-week has reached once each stage has completed.
+REACHED = {
+    Stage.INGEST: ManifestStage.INGESTED,
+    Stage.NORMALIZE: ManifestStage.NORMALIZED,
+    Stage.AGGREGATE: ManifestStage.AGGREGATED,
+    Stage.ROLLING: ManifestStage.ROLLING,
+    Stage.SNAPSHOT: ManifestStage.SNAPSHOT,
+}
 #: The stages of one tier-week, in order; each needs the one before it.
 WEEK_STAGES = (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE)
 
@@ -25,11 +50,11 @@ def completed(record: dict[str, Any] | None) -> bool:
 def week_stage_reached(records: dict[Stage, dict[str, Any]]) -> str:
     """How far a tier-week got through its own stages: the manifest stage of the last one that
     completed with every one before it (PENDING when ingest did not)."""
-    reached = "PENDING"
+    reached = ManifestStage.PENDING
     for stage in WEEK_STAGES:
         if not completed(records.get(stage)):
             break
-        reached = stage.reached
+        reached = REACHED[stage]
     return reached
 
 
@@ -40,10 +65,10 @@ def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None 
     ingest_counts = ingest.get("counts", {})
     normalize_counts = records.get(Stage.NORMALIZE, {}).get("counts", {})
     reached = week_stage_reached(records)
-    if reached == Stage.AGGREGATE.reached:  # then the window stages of a range end may follow
+    if reached == ManifestStage.AGGREGATED:  # then the window stages of a range end may follow
         for stage in (Stage.ROLLING, Stage.SNAPSHOT):
             if completed(records.get(stage)):
-                reached = max(reached, stage.reached, key=MANIFEST_STAGES.index)
+                reached = max(reached, REACHED[stage], key=lambda s: s.rank)
     executions = [r["execution"] for r in records.values()]
     latest = max(executions, key=lambda e: e["finished_at"] or "")
     first = records.get(Stage.INGEST, next(iter(records.values())))["execution"]

@@ -46,7 +46,7 @@ def checks_table(ctx: StageContext, pipeline_name: str, checks: list[Check]) -> 
     n = len(checks)
     table = pa.table({
         **ctx.key_columns(n),
-        "pipeline_name": pa.repeat(pa.scalar(pipeline_name), n),
+        "pipeline_name": pa.repeat(pa.scalar(str(pipeline_name)), n),
         "check_name": [c.name for c in checks],
         "check_category": [c.category.value for c in checks],
         "status": [c.status.value for c in checks],

@@ -2,48 +2,42 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 
-from doit.exceptions import InvalidTask
+from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
 
-from otc.layout import Layout
-from otc.runlock import BuildDirBusy, RunLock, sweep_temporary_files
+from otc.errors import BuildDirBusy
+from otc.session import RunSession
+
+
+class UserFailure(TaskFailed):
+    """A failure the user caused or must know about: reported as one line, no traceback."""
 
 
 class BackfillReporter(ConsoleReporter):
     """doit's console reporter, quieter: up-to-date stages are counted (listed with `-v 2`).
 
-    It also opens and closes the run: before any task executes it takes the build
-    directory's lock (so two runs never meet), removes temporary files a killed run left,
-    and freezes the objects already alive; doit calls `initialize` only for commands that
-    execute tasks.
+    doit calls `initialize` and `complete_run` only for commands that execute tasks, so they
+    are where the run's session opens and closes (`session` is set by `reporter_for`).
     """
 
     desc = "one line per stage executed; up-to-date stages listed only with -v 2"
+    session: RunSession | None = None
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
-        self.locks: list[RunLock] = []
         self.user_errors: list[str] = []
 
     def initialize(self, tasks, selected_tasks) -> None:
-        build_dirs = sorted({t.meta["build_dir"] for t in tasks.values() if t.meta and "build_dir" in t.meta})
-        for build_dir in build_dirs:
-            lock = RunLock(Layout(Path(build_dir)).lock_file)
-            try:
-                lock.acquire()
-            except BuildDirBusy as exc:
-                raise InvalidTask(str(exc)) from None
-            self.locks.append(lock)
-            sweep_temporary_files(Path(build_dir))
-        # What is alive now (modules, the task list) lives until exit. Frozen, it is no longer
-        # walked by every full garbage collection, nor by the last one at exit (30 ms), and
-        # the workers of `doit -n N -P process`, forked next, share its pages instead of
-        # copying them (see gc.freeze).
-        gc.freeze()
+        if self.session is None:
+            return
+        build_dirs = [Path(t.meta["build_dir"]) for t in tasks.values() if t.meta and "build_dir" in t.meta]
+        try:
+            self.session.open(build_dirs)
+        except BuildDirBusy as exc:
+            raise InvalidTask(str(exc)) from None
 
     def runtime_error(self, msg) -> None:
         self.user_errors.append(msg)
@@ -53,8 +47,8 @@ class BackfillReporter(ConsoleReporter):
             sys.stderr.write(f"ERROR: {message}\n")
         self.user_errors.clear()
         super().complete_run()
-        for lock in self.locks:
-            lock.release()
+        if self.session is not None:
+            self.session.close()
 
     def execute_task(self, task) -> None:
         pass
@@ -75,7 +69,12 @@ class BackfillReporter(ConsoleReporter):
             self.write(f"-- {task.name} (up to date)\n")
 
     def add_failure(self, task, fail) -> None:
-        if fail.__class__.__name__ == "UserFailure":
+        if isinstance(fail, UserFailure):
             sys.stderr.write(f"ERROR: {fail.message}\n")
             return
         super().add_failure(task, fail)
+
+
+def reporter_for(session: RunSession) -> type[BackfillReporter]:
+    """The reporter class doit instantiates, bound to this run's session."""
+    return type(BackfillReporter.__name__, (BackfillReporter,), {"session": session})

@@ -13,12 +13,12 @@ import pyarrow.compute as pc
 
 from otc.columns import run_starts
 from otc.context import StageContext
+from otc.lineage import PipelineName
 from otc.exact import ValueOutOfRange, decimal_from_unscaled, round_ratio
 from otc.quality import Check, CheckCategory, CheckStatus, checks_table
 from otc.schemas import ROLLING_VERSION, TREND_PCT, Table, conform
 from otc.weeks import WINDOW_WEEKS
 
-PIPELINE_NAME = "otc.compute_rolling_6w"
 TREND_THRESHOLD_PCT = 5
 _HUNDRED_PCT = 100 * 10**TREND_PCT.scale
 _INT64_LIMIT = 2**63
@@ -73,7 +73,7 @@ def rolling_6w(summaries: pa.Table, window: list[dt.date], ctx: StageContext) ->
         "calculated_at": ctx.timestamp(n),
     })
     rolling = conform(rolling, Table.ROLLING_6W)
-    return RollingResult(rolling, checks_table(ctx, PIPELINE_NAME, rolling_checks(rolling)))
+    return RollingResult(rolling, checks_table(ctx, PipelineName.ROLLING, rolling_checks(rolling)))
 
 
 def trend(first: np.ndarray, last: np.ndarray) -> tuple[pa.Array, pa.Array]:

@@ -91,6 +91,19 @@ def write_json(data: Any, path: Path) -> bool:
     return True
 
 
+def write_bytes(content: bytes, path: Path) -> bool:
+    """Write a file atomically; leave it untouched (return False) when it already holds `content`,
+    so that whatever depends on it is not re-run for nothing."""
+    try:
+        if path.stat().st_size == len(content) and path.read_bytes() == content:
+            return False
+    except OSError:
+        pass
+    with _atomic(path) as tmp:
+        Path(tmp).write_bytes(content)
+    return True
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 

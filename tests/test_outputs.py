@@ -1,6 +1,6 @@
 """The file layer's outputs are the SPEC section 4 data contract.
 
-The stage runners of otc.steps write the six fixture weeks (ingest, normalize, aggregate) and the
+The generic stage runner (otc.runner) writes the six fixture weeks (ingest, normalize, aggregate) and the
 last week's rolling and snapshot into a temporary build directory; the tests read it back the way
 users do: one pyarrow dataset per table directory.
 """
@@ -19,7 +19,8 @@ import pytest
 from otc.layout import Layout, Stage
 from otc.lineage import Batch
 from otc.schemas import Table
-from otc.steps import WeekJob, WindowJob, read_record, run_aggregate, run_ingest, run_normalize, run_rolling, run_snapshot
+from otc.runner import StageJob, read_record, run_stage
+from otc.stages import SPECS
 from otc.tiers import Tier
 
 
@@ -106,12 +107,11 @@ def build(build_dir: Path, batch_id: str = "batch_x", weeks=WEEKS, sources: dict
     batch = Batch(batch_id, "exec_root", STARTED)
     sources = sources or {}
     for week in weeks:
-        job = WeekJob(TIER, week, layout, sources.get(week, FIXTURES / f"week_{week}.psv"))
-        for run in (run_ingest, run_normalize, run_aggregate):
-            run(job, batch)
-    window = WindowJob(TIER, weeks[-1], layout, WEEKS)
-    run_rolling(window, batch)
-    run_snapshot(window, batch)
+        job = StageJob(TIER, week, layout, source_path=sources.get(week, FIXTURES / f"week_{week}.psv"))
+        for stage in (Stage.INGEST, Stage.NORMALIZE, Stage.AGGREGATE):
+            run_stage(SPECS[stage], job, batch)
+    for stage in (Stage.ROLLING, Stage.SNAPSHOT):
+        run_stage(SPECS[stage], StageJob(TIER, weeks[-1], layout), batch)
     return layout
 
 
@@ -217,7 +217,7 @@ def test_failed_ingest_writes_empty_tables_and_a_failed_record(bad_header_build)
 def test_stages_after_a_failed_ingest_record_failure_and_write_empty_tables(bad_header_build, stage):
     layout, week = bad_header_build, WEEKS[-2]
     assert read_record(layout, stage, TIER, week)["execution"]["status"] == "FAILED"
-    for table, path in layout.outputs(stage, TIER, week).items():
+    for table, path in layout.table_files(SPECS[stage].writes, stage, TIER, week).items():
         assert pq.read_table(path).num_rows == 0, table
 
 

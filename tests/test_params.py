@@ -17,7 +17,7 @@ D = dt.date
 
 
 def parse(today: dt.date = TODAY, **raw: str | None):
-    return parse_backfill_params({"source_dir": "src", **raw}, today)
+    return parse_backfill_params({"source_dir": "src", **raw}, today, latest=today)  # as_of=latest: today
 
 
 def error_of(**raw: str | None) -> str:

@@ -1,0 +1,40 @@
+"""The opening and closing of a run that executes tasks: one place for what surrounds the stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from pathlib import Path
+
+from otc.layout import Layout
+from otc.runlock import RunLock, sweep_temporary_files
+
+
+@dataclasses.dataclass
+class RunSession:
+    """Before any task executes: take each build directory's lock (so two runs never meet),
+    remove temporary files a killed run left, and freeze the objects already alive. After the
+    last task: release the locks."""
+
+    locks: list[RunLock] = dataclasses.field(default_factory=list)
+    opened: bool = False
+
+    def open(self, build_dirs: list[Path]) -> None:
+        """Raises BuildDirBusy when another run holds one of `build_dirs`."""
+        for build_dir in sorted(set(build_dirs)):
+            lock = RunLock(Layout(build_dir).lock_file)
+            lock.acquire()
+            self.locks.append(lock)
+            sweep_temporary_files(build_dir)
+        if not self.opened:
+            # What is alive now (modules, the task list) lives until exit. Frozen, it is no longer
+            # walked by every full garbage collection, nor by the last one at exit (30 ms), and
+            # the workers of `doit -n N -P process`, forked next, share its pages instead of
+            # copying them (see gc.freeze).
+            gc.freeze()
+        self.opened = True
+
+    def close(self) -> None:
+        for lock in self.locks:
+            lock.release()
+        self.locks.clear()

@@ -1,0 +1,141 @@
+"""The stages of a backfill, each declared once: what it reads and writes, and its function.
+
+Each `_compute_*` only adapts a declaration's named inputs to its stage's pure function
+(`otc.ingest.ingest`, `otc.normalize.normalize`, ...) and names the tables it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+
+from otc import aggregate, ingest, normalize, rolling, snapshot
+from otc.context import StageContext
+from otc.errors import OtcError
+from otc.layout import Stage
+from otc.lineage import PipelineName
+from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
+from otc.sources import read_source
+from otc.stage import Inputs, Options, Read, Result, StageSpec
+from otc.weeks import WINDOW_WEEKS, rolling_window
+
+
+def _compute_ingest(inputs: Inputs, ctx: StageContext) -> Result:
+    assert inputs.source_path is not None
+    source = read_source(inputs.source_path)
+    result = ingest.ingest(source, ctx)
+    counts = dataclasses.asdict(result.counts)
+    identity = {"source_locator": source.locator, "source_sha256": source.sha256, "source_bytes": source.size,
+                "source_format": result.source_format.value}
+    return Result({Table.RAW: result.raw, Table.REJECTS: result.rejects}, counts, result.counts.inserted,
+                  extra={"source": identity})
+
+
+def _compute_normalize(inputs: Inputs, ctx: StageContext) -> Result:
+    ingest_record = inputs.records[Stage.INGEST]
+    assert ingest_record is not None
+    locator = ingest_record["source"]["source_locator"]
+    result = normalize.normalize(inputs["raw"], ctx, locator, inputs.options.reject_zero_volume)
+    tables = {Table.VENUE_VOLUME: result.venue_volume, Table.NORMALIZATION_MAP: result.normalization_map,
+              Table.REJECTS: result.rejects}
+    return Result(tables, {"accepted": result.accepted, "rejected": result.rejected}, result.accepted)
+
+
+def _compute_aggregate(inputs: Inputs, ctx: StageContext) -> Result:
+    result = aggregate.aggregate(inputs["venue_volume"], ctx)
+    tables = {Table.SYMBOL_SUMMARY: result.symbol_summary, Table.VENUE_SHARE: result.venue_share,
+              Table.QUALITY_CHECKS: result.checks}
+    counts = {"symbols": result.symbol_summary.num_rows, "venues": result.venue_share.num_rows}
+    return Result(tables, counts, result.symbol_summary.num_rows)
+
+
+def _compute_rolling(inputs: Inputs, ctx: StageContext) -> Result:
+    weeks_read = inputs.weeks_read.get("summaries", ())
+    if not weeks_read:
+        raise OtcError(f"No weekly summary in the {WINDOW_WEEKS}-week window ending {ctx.week}")
+    result = rolling.rolling_6w(inputs["summaries"], rolling_window(ctx.week), ctx)
+    counts = {"symbols": result.rolling.num_rows, "weeks_read": len(weeks_read)}
+    return Result({Table.ROLLING_6W: result.rolling, Table.QUALITY_CHECKS: result.checks}, counts,
+                  result.rolling.num_rows, extra={"weeks_read": [w.isoformat() for w in weeks_read]})
+
+
+def _compute_snapshot(inputs: Inputs, ctx: StageContext) -> Result:
+    checks = [inputs["checks"]]
+    if inputs["rolling"] is not None and inputs["rolling_checks"] is not None:
+        checks.append(inputs["rolling_checks"])
+    table = snapshot.research_snapshot(inputs["summary"], inputs["venue_volume"], inputs["rolling"],
+                                       pa.concat_tables(checks), ctx)
+    return Result({Table.RESEARCH_SNAPSHOT: table}, {"symbols": table.num_rows}, table.num_rows)
+
+
+INGEST = StageSpec(
+    stage=Stage.INGEST, pipeline_name=PipelineName.INGEST, version=INGEST_VERSION,
+    doc="Parse a tier-week's source file into otc_raw and INGEST rejects.",
+    compute=_compute_ingest, reads_source=True,
+    writes=(Table.RAW, Table.REJECTS),
+    parent=Stage.FETCH,
+)
+NORMALIZE = StageSpec(
+    stage=Stage.NORMALIZE, pipeline_name=PipelineName.NORMALIZE, version=CALCULATION_VERSION,
+    doc="Accept or reject each raw record into otc_venue_volume.",
+    compute=_compute_normalize,
+    reads=(Read("raw", Table.RAW, Stage.INGEST, columns=tuple(normalize.INPUT_COLUMNS)),),
+    writes=(Table.VENUE_VOLUME, Table.NORMALIZATION_MAP, Table.REJECTS),
+    options=("reject_zero_volume",), parent=Stage.INGEST,
+)
+AGGREGATE = StageSpec(
+    stage=Stage.AGGREGATE, pipeline_name=PipelineName.AGGREGATE, version=CALCULATION_VERSION,
+    doc="Summarise a tier-week per symbol and venue, with quality checks.",
+    compute=_compute_aggregate,
+    reads=(Read("venue_volume", Table.VENUE_VOLUME, Stage.NORMALIZE, columns=tuple(aggregate.INPUT_COLUMNS),
+                dictionary=("symbol", "mpid")),),
+    writes=(Table.SYMBOL_SUMMARY, Table.VENUE_SHARE, Table.QUALITY_CHECKS),
+    parent=Stage.NORMALIZE,
+)
+ROLLING = StageSpec(
+    stage=Stage.ROLLING, pipeline_name=PipelineName.ROLLING, version=ROLLING_VERSION,
+    doc="6-week rolling averages and trends for a range end.",
+    compute=_compute_rolling,
+    reads=(Read("summaries", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=tuple(rolling.INPUT_COLUMNS),
+                weeks=WINDOW_WEEKS, required=False),),
+    writes=(Table.ROLLING_6W, Table.QUALITY_CHECKS),
+    per_range_end=True,
+)
+SNAPSHOT = StageSpec(
+    stage=Stage.SNAPSHOT, pipeline_name=PipelineName.SNAPSHOT, version=SNAPSHOT_VERSION,
+    doc="Research snapshot for a range end.",
+    compute=_compute_snapshot,
+    reads=(
+        Read("summary", Table.SYMBOL_SUMMARY, Stage.AGGREGATE),
+        Read("checks", Table.QUALITY_CHECKS, Stage.AGGREGATE),
+        Read("venue_volume", Table.VENUE_VOLUME, Stage.NORMALIZE, columns=tuple(snapshot.VENUE_COLUMNS),
+             dictionary=("symbol", "mpid")),
+        Read("rolling", Table.ROLLING_6W, Stage.ROLLING, required=False, when="with_rolling"),
+        Read("rolling_checks", Table.QUALITY_CHECKS, Stage.ROLLING, required=False, when="with_rolling"),
+    ),
+    writes=(Table.RESEARCH_SNAPSHOT,),
+    options=("with_rolling",), parent=Stage.ROLLING, per_range_end=True,
+)
+
+#: Every stage, in the order a tier-week goes through them.
+STAGES: tuple[StageSpec, ...] = (INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT)
+SPECS: dict[Stage, StageSpec] = {spec.stage: spec for spec in STAGES}
+
+
+def upstream_options(spec: StageSpec) -> tuple[str, ...]:
+    """The options that change a stage's results: its own and those of every stage it reads.
+
+    They all go into its task's `uptodate`, so `doit list --status` marks every stage a
+    changed option will re-run, not only the first.
+    """
+    names = set(spec.options)
+    for read in spec.reads:
+        if read.stage in SPECS:
+            names.update(upstream_options(SPECS[read.stage]))
+    if spec.reads_source and Stage.FETCH in SPECS:
+        names.update(upstream_options(SPECS[Stage.FETCH]))
+    return tuple(sorted(names))
+
+
+__all__ = ["STAGES", "SPECS", "Options", "upstream_options"]
