@@ -67,6 +67,7 @@ class Inputs:
     weeks_read: Mapping[str, tuple[dt.date, ...]]
     source_path: Path | None
     options: Options
+    finra_url: str | None = None
 
     def __getitem__(self, name: str) -> pa.Table | None:
         return self.tables[name]

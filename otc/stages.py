@@ -17,8 +17,24 @@ from otc.layout import Stage
 from otc.lineage import PipelineName
 from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.sources import read_source
-from otc.stage import Inputs, Options, Read, Result, StageSpec
+from otc.stage import Artifact, Inputs, Options, Read, Result, StageSpec
 from otc.weeks import WINDOW_WEEKS, rolling_window
+
+
+def _compute_fetch(inputs: Inputs, ctx: StageContext) -> Result:
+    from otc import finra  # the HTTP client is imported only by runs that fetch
+
+    assert inputs.finra_url is not None and inputs.source_path is not None
+    with finra.FinraClient(inputs.finra_url, user_agent=finra.user_agent()) as client:
+        download = client.download_week(ctx.tier, ctx.week)
+    record = {
+        "url": download.url, "request_body": download.request_body, "pages": download.pages,
+        "rows": download.rows, "bytes": len(download.content), "sha256": download.sha256,
+        "seconds": round(download.seconds, 6), "fetched_at": ctx.now.isoformat(),
+        "path": str(inputs.source_path),
+    }
+    return Result({}, {"pages": download.pages, "rows": download.rows}, download.rows,
+                  files={Artifact.SOURCE: download.content}, extra={"fetch": record})
 
 
 def _compute_ingest(inputs: Inputs, ctx: StageContext) -> Result:
@@ -69,6 +85,11 @@ def _compute_snapshot(inputs: Inputs, ctx: StageContext) -> Result:
     return Result({Table.RESEARCH_SNAPSHOT: table}, {"symbols": table.num_rows}, table.num_rows)
 
 
+FETCH = StageSpec(
+    stage=Stage.FETCH, pipeline_name=PipelineName.FETCH, version="v1.0.0",
+    doc="Download a tier-week from FINRA's Query API into its source file.",
+    compute=_compute_fetch, artifacts=(Artifact.SOURCE,),
+)
 INGEST = StageSpec(
     stage=Stage.INGEST, pipeline_name=PipelineName.INGEST, version=INGEST_VERSION,
     doc="Parse a tier-week's source file into otc_raw and INGEST rejects.",
@@ -119,7 +140,7 @@ SNAPSHOT = StageSpec(
 )
 
 #: Every stage, in the order a tier-week goes through them.
-STAGES: tuple[StageSpec, ...] = (INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT)
+STAGES: tuple[StageSpec, ...] = (FETCH, INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT)
 SPECS: dict[Stage, StageSpec] = {spec.stage: spec for spec in STAGES}
 
 

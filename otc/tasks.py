@@ -65,8 +65,8 @@ def stage_task(spec: StageSpec, job: StageJob, batch: Batch, force: bool, planne
         uptodate.append(SourceUnchanged(str(job.source_path)))
         if (Stage.FETCH, tier, week) in planned.stages:
             task_dep.append(task_name(Stage.FETCH, tier, week))
-    if force:
-        uptodate.append(False)
+    if force or not (spec.reads or spec.reads_source):
+        uptodate.append(False)  # a stage that reads nothing cannot be judged: it runs when planned
     planned.stages.add((spec.stage, tier, week))
     return {
         "basename": spec.stage.value,
