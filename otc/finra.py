@@ -1,0 +1,347 @@
+"""FINRA's Query API (SPEC section 6): which weeks are published, and a week's rows as a file.
+
+HTTP goes through one urllib3 PoolManager per client, whose `Retry` policy does every retry:
+connection failures get one quick second try, so an offline run ends within seconds; dropped
+connections, timeouts, 429 and 5xx get up to five tries with exponential backoff, honouring
+Retry-After up to a minute. What comes back is judged by `otc.finra_file`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError, DecodeError, HTTPError, InvalidHeader, MaxRetryError, NameResolutionError, NewConnectionError,
+    ProtocolError, ReadTimeoutError, SSLError,
+)
+from urllib3.util.retry import Retry
+
+from otc import store
+from otc.errors import FinraBadData, FinraRefused, FinraUnreachable, ParameterError
+from otc.finra_file import (
+    SUMMARY_TYPE, TIER_IDENTIFIERS, CachedWeeks, WeekQuery, decode_rows, error_message, file_content, one_line,
+    page_text, published_weeks, record_total,
+)
+from otc.tiers import Tier
+
+__all__ = [
+    "DEFAULT_BASE_URL", "PAGE_LIMIT", "SUMMARY_TYPE", "TIER_IDENTIFIERS", "FinraClient", "WeekDownload",
+    "load_published_weeks", "not_published_message", "resolve_base_url", "user_agent",
+]
+
+DEFAULT_BASE_URL = "https://api.finra.org"
+URL_VARIABLE = "OTC_FINRA_URL"
+PAGE_LIMIT = 5000
+DATA_PATH = "/data/group/otcMarket/name/weeklySummary"
+PARTITIONS_PATH = "/partitions/group/otcMarket/name/weeklySummary"
+#: Weeks after a week ends until FINRA usually publishes it.
+PUBLICATION_DELAY_WEEKS = {Tier.NMS_TIER_1: 2, Tier.NMS_TIER_2: 4, Tier.OTC: 4}
+RETRY_AFTER_CAP = 60.0
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+CACHE_MAX_AGE = dt.timedelta(minutes=15)
+
+
+def resolve_base_url(finra_url: str | None, environ: Mapping[str, str]) -> str:
+    """`OTC_FINRA_URL` if set, else `finra_url`, else FINRA's own; without a trailing `/`."""
+    for name, value in ((URL_VARIABLE, environ.get(URL_VARIABLE)), ("finra_url", finra_url)):
+        if value and value.strip():
+            url = value.strip().rstrip("/")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ParameterError(f"{name} must be an http:// or https:// URL, got {value!r}")
+            return url
+    return DEFAULT_BASE_URL
+
+
+def user_agent() -> str:
+    try:
+        version = importlib.metadata.version("otc-backfill")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "0.1.0"
+    return f"otc-backfill/{version}"
+
+
+def not_published_message(tier: Tier, week_ending: dt.date) -> str:
+    expected = week_ending + dt.timedelta(weeks=PUBLICATION_DELAY_WEEKS[tier])
+    return (f"Not yet published by FINRA: {tier.value} week ending {week_ending.isoformat()} "
+            f"(FINRA publishes NMS Tier 1 about 2 weeks after a week ends, NMS Tier 2 and OTC about 4 weeks; "
+            f"expected around {expected.isoformat()})")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeekDownload:
+    """A tier-week's rows as a file in FINRA's format, and how they were fetched.
+
+    `pages` counts the POST requests (an empty or 204 last page included). `wait_seconds` is the
+    time spent in HTTP requests and `work_seconds` decoding, checking and writing lines, each
+    summed over pages; pages overlap when fetched side by side, so the sums may exceed `seconds`.
+    """
+
+    tier: Tier
+    week_ending: dt.date
+    url: str
+    request_body: dict
+    pages: int
+    rows: int
+    retries: int
+    content: bytes
+    sha256: str
+    seconds: float
+    wait_seconds: float
+    work_seconds: float
+
+    @property
+    def bytes(self) -> int:
+        return len(self.content)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Page:
+    offset: int
+    rows: int
+    text: str
+    record_total: int | None
+    retries: int
+    wait_seconds: float
+    work_seconds: float
+
+
+class _CappedRetry(Retry):
+    """urllib3's Retry, with Retry-After capped (it has no cap of its own in older urllib3) and a
+    malformed Retry-After ignored (urllib3 would raise InvalidHeader) so the backoff applies."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0  # 0 is "no Retry-After": Retry.sleep falls back to the backoff
+        return min(seconds, RETRY_AFTER_CAP)
+
+
+def retry_policy(*, tries: int, connect_tries: int, backoff_factor: float) -> Retry:
+    """At most `tries` tries a request; connection failures only `connect_tries`, other errors
+    (TLS) one. A 429 or 5xx on the last try is returned, not raised, so its message can be shown."""
+    return _CappedRetry(
+        total=tries - 1, connect=connect_tries - 1, read=tries - 1, status=tries - 1, other=0,
+        redirect=False, allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff_factor, backoff_max=RETRY_AFTER_CAP, raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+
+
+class FinraClient:
+    """One connection pool to FINRA's Query API, at most `max_in_flight` requests at a time.
+
+    Once FINRA is found unreachable, every later call fails at once with the same message.
+    """
+
+    def __init__(self, base_url: str, *, user_agent: str, connect_timeout: float = 3.0,
+                 read_timeout: float = 60.0, backoff_factor: float = 0.5, tries: int = 5,
+                 connect_tries: int = 2, max_in_flight: int = 4):
+        self.base_url = base_url.rstrip("/")
+        self.tries = tries
+        self.connect_tries = connect_tries
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_in_flight = max_in_flight
+        # block=True: a fifth request waits for a connection instead of opening one more
+        self._http = urllib3.PoolManager(
+            num_pools=2, maxsize=max_in_flight, block=True,
+            retries=retry_policy(tries=tries, connect_tries=connect_tries, backoff_factor=backoff_factor),
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            headers={"User-Agent": user_agent, "Accept": "application/json", "Accept-Encoding": "gzip"},
+        )
+        self._unreachable: FinraUnreachable | None = None
+
+    def close(self) -> None:
+        self._http.clear()
+
+    def __enter__(self) -> "FinraClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def published_weeks(self) -> dict[Tier, tuple[dt.date, ...]]:
+        """Week endings (Fridays) FINRA lists as published, per tier, oldest first."""
+        response, _ = self._request("GET", PARTITIONS_PATH, None, "the published weeks")
+        try:
+            payload = json.loads(response.data)
+        except (ValueError, RecursionError):
+            raise FinraBadData(f"FINRA sent a partitions answer that is not JSON: "
+                               f"{one_line(response.data.decode('utf-8', 'replace'))}") from None
+        return published_weeks(payload)
+
+    def download_week(self, tier: Tier, week_ending: dt.date) -> WeekDownload:
+        """Every row of a tier-week, page by page, checked and written as a file in FINRA's format.
+
+        When FINRA says how many rows there are (`Record-Total`), the pages after the first are
+        fetched side by side, in order, at most `max_in_flight` at a time.
+        """
+        query = WeekQuery(tier, week_ending)
+        started = time.perf_counter()
+        pages = [self._page(query, 0)]
+        total = pages[0].record_total
+        if pages[0].rows == PAGE_LIMIT and total is not None and total > PAGE_LIMIT:
+            pages += self._pages_side_by_side(query, range(PAGE_LIMIT, total, PAGE_LIMIT))
+        while pages[-1].rows == PAGE_LIMIT:  # a full last page: there may be more
+            pages.append(self._page(query, pages[-1].offset + PAGE_LIMIT))
+        rows = sum(page.rows for page in pages)
+        if rows == 0:
+            raise FinraBadData(f"FINRA returned no rows for {query.label} (weekStartDate {query.monday}, "
+                               f"tierIdentifier {query.tier_id}, summaryTypeCode {SUMMARY_TYPE})")
+        for page in pages:
+            if page.record_total is not None and page.record_total != total:
+                raise FinraBadData(f"FINRA's Record-Total changed while paging {query.label}: {total} at offset 0, "
+                                   f"{page.record_total} at offset {page.offset}")
+        if total is not None and rows != total:
+            raise FinraBadData(f"FINRA sent {rows} rows for {query.label}, but its Record-Total header says {total}")
+        work_started = time.perf_counter()
+        content = file_content(page.text for page in pages)
+        sha256 = hashlib.sha256(content).hexdigest()
+        finished = time.perf_counter()
+        return WeekDownload(
+            tier=tier, week_ending=week_ending, url=self.base_url + DATA_PATH,
+            request_body=query.body(0, PAGE_LIMIT), pages=len(pages), rows=rows,
+            retries=sum(page.retries for page in pages), content=content, sha256=sha256,
+            seconds=finished - started, wait_seconds=sum(page.wait_seconds for page in pages),
+            work_seconds=sum(page.work_seconds for page in pages) + finished - work_started,
+        )
+
+    def _pages_side_by_side(self, query: WeekQuery, offsets: range) -> list[_Page]:
+        """The pages at `offsets`, in order, at most `max_in_flight` requested at once; stops after
+        a short page (the rows then cannot add up, which the caller reports)."""
+        pages: list[_Page] = []
+        pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="finra-page")
+        pending: deque[Future[_Page]] = deque()
+        todo = iter(offsets)
+        try:
+            for offset in todo:
+                pending.append(pool.submit(self._page, query, offset))
+                if len(pending) == self.max_in_flight:
+                    break
+            while pending:
+                page = pending.popleft().result()
+                pages.append(page)
+                if page.rows < PAGE_LIMIT:
+                    break
+                offset = next(todo, None)
+                if offset is not None:
+                    pending.append(pool.submit(self._page, query, offset))
+        finally:
+            # on a failure, return now: pages still in flight end on their own and are dropped
+            pool.shutdown(wait=not pending, cancel_futures=True)
+        return pages
+
+    def _page(self, query: WeekQuery, offset: int) -> _Page:
+        started = time.perf_counter()
+        body = json.dumps(query.body(offset, PAGE_LIMIT)).encode()
+        response, retries = self._request("POST", DATA_PATH, body, f"{query.label}, offset {offset}")
+        answered = time.perf_counter()
+        total = record_total(response.headers.get("Record-Total"), query, offset)
+        data = response.data
+        if response.status == 204 or not data or data.isspace():
+            rows: list = []
+        else:
+            rows = decode_rows(data, query, offset)
+        if len(rows) > PAGE_LIMIT:
+            raise FinraBadData(f"FINRA sent {len(rows)} rows for {query.label} at offset {offset}, "
+                               f"more than the limit of {PAGE_LIMIT}")
+        text = page_text(rows, query, offset)
+        return _Page(offset, len(rows), text, total, retries, answered - started, time.perf_counter() - answered)
+
+    def _request(self, method: str, path: str, body: bytes | None, what: str) -> tuple[urllib3.BaseHTTPResponse, int]:
+        """Send one request through the retry policy; return a 2xx answer and how many retries it took."""
+        if self._unreachable is not None:
+            raise FinraUnreachable(str(self._unreachable))
+        headers = None if body is None else {**self._http.headers, "Content-Type": "application/json"}
+        try:
+            response = self._http.request(method, self.base_url + path, body=body, headers=headers, redirect=False)
+        except MaxRetryError as exc:
+            raise self._failure(exc.reason, method, path, what) from None
+        except DecodeError as exc:  # a compressed body that does not decompress
+            raise FinraBadData(f"FINRA sent a body that cannot be decoded for {what}: {one_line(str(exc))}") \
+                from None
+        except HTTPError as exc:  # urllib3 raises a few errors without retrying (a bad header, say)
+            raise self._failure(exc, method, path, what) from None
+        retries = len(response.retries.history) if response.retries is not None else 0
+        if not 200 <= response.status < 300:
+            after = f" after {retries + 1} tries" if retries else ""
+            raise FinraRefused(f"FINRA answered HTTP {response.status} {response.reason or ''}".rstrip()
+                               + f"{after} to {method} {path} ({what}): {error_message(response.data)}")
+        return response, retries
+
+    def _failure(self, reason: Exception | None, method: str, path: str, what: str) -> Exception:
+        """A urllib3 failure as one of our errors; a connection that cannot be made is remembered."""
+        prefix = f"Cannot reach FINRA at {self.base_url}"
+        request = f"{method} {path} ({what})"
+        if isinstance(reason, NameResolutionError):
+            error = FinraUnreachable(f"{prefix}: cannot resolve {urlsplit(self.base_url).hostname} "
+                                     f"({_cause(reason)}; {self.connect_tries} tries)")
+        elif isinstance(reason, NewConnectionError):
+            error = FinraUnreachable(f"{prefix}: {_cause(reason)} ({self.connect_tries} tries)")
+        elif isinstance(reason, ConnectTimeoutError):
+            error = FinraUnreachable(f"{prefix}: no connection within {self.connect_timeout:g} s "
+                                     f"({self.connect_tries} tries)")
+        elif isinstance(reason, SSLError):
+            detail = reason.args[0] if reason.args else reason
+            error = FinraUnreachable(f"{prefix}: TLS error: {one_line(str(detail))}")
+        elif isinstance(reason, ReadTimeoutError):
+            return FinraUnreachable(f"{prefix}: no answer within {self.read_timeout:g} s, {self.tries} tries, "
+                                    f"to {request}")
+        elif isinstance(reason, ProtocolError):
+            return FinraUnreachable(f"{prefix}: connection dropped before a full answer, {self.tries} tries, "
+                                    f"to {request}: {_cause(reason)}")
+        else:
+            return FinraRefused(f"FINRA request {request} failed: {one_line(str(reason))}")
+        self._unreachable = error
+        return error
+
+
+def _cause(error: Exception) -> str:
+    """The OS's short reason behind a urllib3 error ("Connection refused"), else urllib3's text."""
+    cause = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    if isinstance(error, ProtocolError) and len(error.args) > 1:
+        return one_line(str(error.args[1]))
+    return one_line(str(error))
+
+
+def load_published_weeks(client: FinraClient | Callable[[], FinraClient], cache_file: Path, now: dt.datetime, *,
+                         max_age: dt.timedelta = CACHE_MAX_AGE,
+                         base_url: str | None = None) -> dict[Tier, tuple[dt.date, ...]]:
+    """FINRA's published weeks, from `cache_file` while it is younger than `max_age` and was
+    fetched from the same base URL, else from FINRA (then cached). A corrupt cache is ignored.
+
+    `client` may be a factory, called only when FINRA must be asked; `base_url` defaults to the
+    client's. `now` should be aware; a naive one is taken as UTC.
+    """
+    if base_url is None and isinstance(client, FinraClient):
+        base_url = client.base_url
+    now = now.replace(tzinfo=dt.timezone.utc) if now.tzinfo is None else now
+    cached = CachedWeeks.read(cache_file)
+    if (cached is not None and dt.timedelta(0) <= now - cached.fetched_at < max_age
+            and base_url in (None, cached.base_url)):
+        return cached.weeks
+    if not isinstance(client, FinraClient):
+        client = client()
+    weeks = client.published_weeks()
+    try:
+        store.write_json(CachedWeeks(client.base_url, now, weeks).to_json(), cache_file)
+    except OSError:
+        pass  # a cache that cannot be written only costs one more request next time
+    return weeks
