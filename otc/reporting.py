@@ -34,8 +34,9 @@ class BackfillReporter(ConsoleReporter):
         if self.session is None:
             return
         build_dirs = [Path(t.meta["build_dir"]) for t in tasks.values() if t.meta and "build_dir" in t.meta]
+        source_dirs = [Path(t.meta["source_dir"]) for t in tasks.values() if t.meta and "source_dir" in t.meta]
         try:
-            self.session.open(build_dirs)
+            self.session.open(build_dirs, source_dirs)
         except BuildDirBusy as exc:
             raise InvalidTask(str(exc)) from None
 

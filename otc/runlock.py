@@ -38,6 +38,32 @@ class RunLock:
             self._fd = None
 
 
+def sweep_dead_writers(folder: Path) -> list[Path]:
+    """Remove the temporary files in `folder` (not below it) whose writing process is gone.
+
+    For folders no lock covers, such as a source_dir that fetches write into: a file a live
+    process is still writing is left alone.
+    """
+    stale = []
+    for path in folder.glob(".*.tmp"):
+        parts = path.name.split(".")
+        pid = parts[-3] if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is not None and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            stale.append(path)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def sweep_temporary_files(build_dir: Path) -> list[Path]:
     """Remove temporary files a killed run left behind; only called while holding the lock."""
     stale = [p for p in build_dir.rglob(".*.tmp") if p.is_file()]

@@ -7,25 +7,29 @@ import gc
 from pathlib import Path
 
 from otc.layout import Layout
-from otc.runlock import RunLock, sweep_temporary_files
+from otc.runlock import RunLock, sweep_dead_writers, sweep_temporary_files
 
 
 @dataclasses.dataclass
 class RunSession:
     """Before any task executes: take each build directory's lock (so two runs never meet),
-    remove temporary files a killed run left, and freeze the objects already alive. After the
+    remove temporary files a killed run left (in the build dirs and the source dirs fetches
+    write into), and freeze the objects already alive. After the
     last task: release the locks."""
 
     locks: list[RunLock] = dataclasses.field(default_factory=list)
     opened: bool = False
 
-    def open(self, build_dirs: list[Path]) -> None:
-        """Raises BuildDirBusy when another run holds one of `build_dirs`."""
+    def open(self, build_dirs: list[Path], source_dirs: list[Path] = ()) -> None:
+        """Raises BuildDirBusy when another run holds one of `build_dirs`. In `source_dirs`
+        (where fetches write), only the leftovers of processes that are gone are removed."""
         for build_dir in sorted(set(build_dirs)):
             lock = RunLock(Layout(build_dir).lock_file)
             lock.acquire()
             self.locks.append(lock)
             sweep_temporary_files(build_dir)
+        for source_dir in sorted(set(source_dirs)):
+            sweep_dead_writers(source_dir)
         if not self.opened:
             # What is alive now (modules, the task list) lives until exit. Frozen, it is no longer
             # walked by every full garbage collection, nor by the last one at exit (30 ms), and

@@ -116,7 +116,9 @@ class _atomic:
 
     def __enter__(self) -> str:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        # the writer's pid in the name tells a sweep which leftovers belong to a dead process
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp",
+                                        dir=self.path.parent)
         os.close(fd)
         return self.tmp
 

@@ -21,7 +21,7 @@ from otc.params import BackfillParams
 from otc.reporting import UserFailure
 from otc.runner import StageJob, active_reads, read_record, run_stage
 from otc.sources import source_problem
-from otc.stage import Options, StageSpec
+from otc.stage import Artifact, Options, StageSpec
 from otc.stages import SPECS, upstream_options
 from otc.tiers import Tier
 
@@ -78,8 +78,15 @@ def stage_task(spec: StageSpec, job: StageJob, batch: Batch, force: bool, planne
         "targets": targets,
         "uptodate": uptodate,
         "clean": True,
-        "meta": {"build_dir": str(layout.build_dir)},
+        "meta": {"build_dir": str(layout.build_dir), **_source_dir_meta(spec, job)},
     }
+
+
+def _source_dir_meta(spec: StageSpec, job: StageJob) -> dict[str, str]:
+    """Where a stage writes source files, so a run can sweep what a killed one left there."""
+    if Artifact.SOURCE in spec.artifacts and job.source_path is not None:
+        return {"source_dir": str(job.source_path.parent)}
+    return {}
 
 
 def group_docs(basenames: set[str]) -> list[dict[str, Any]]:
