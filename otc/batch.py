@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
 from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
-from otc.store import write_json
+from otc.store import read_json, write_bytes, write_json
 
 
 
@@ -24,7 +25,7 @@ class BatchPlan:
     rolling_planned: bool
     snapshot_planned: bool
     unplanned: dict[str, str] = dataclasses.field(default_factory=dict)  # stage -> why it cannot run
-    refreshed: tuple[str, ...] = ()  # rolling/snapshot tasks of other range ends this run checks
+    refreshed: tuple[str, ...] = ()  # window and report tasks besides the last week's rolling and snapshot
     range_reason: str = ""  # how the week range was chosen (as_of=latest)
     fetched: tuple[str, ...] = ()  # weeks this run set out to fetch from FINRA
 
@@ -199,7 +200,9 @@ def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, 
 
     With several tiers, print one closing line over them.
     """
-    write_manifest(Layout(build_dir))
+    layout = Layout(build_dir)
+    write_manifest(layout)
+    write_report_index(layout)
     failed = [t for t in tiers if (statuses.get(t) or {}).get("status") != ExecutionStatus.COMPLETED]
     if len(tiers) > 1:
         done = [t for t in tiers if t not in failed]
@@ -213,6 +216,25 @@ def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, 
         if strict_failed:
             return f"strict=true: a quality check is at FAIL ({', '.join(strict_failed)})"
     return None
+
+
+def write_report_index(layout: Layout) -> None:
+    """`report/index.html` listing every report page, and the chart library beside them."""
+    entries = []
+    for path in layout.record_files():
+        if path.name.endswith(f".{Stage.REPORT.value}.json"):
+            record = read_json(path)
+            if completed(record):
+                entries.append(record["index_entry"])
+    if not entries:
+        return
+    from otc import report  # Jinja2 and the templates: only when there are reports
+
+    report.write_assets(layout.report_dir)
+    page = report.render_index([report.IndexEntry(**{
+        **entry, "week_ending": dt.date.fromisoformat(entry["week_ending"]),
+        "built_at": dt.datetime.fromisoformat(entry["built_at"])}) for entry in entries])
+    write_bytes(page.encode("utf-8"), layout.report_dir / "index.html")
 
 
 def summary_block(outcome: BatchOutcome) -> str:

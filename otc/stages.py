@@ -7,6 +7,7 @@ Each `_compute_*` only adapts a declaration's named inputs to its stage's pure f
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pyarrow as pa
 
@@ -18,6 +19,7 @@ from otc.lineage import PipelineName
 from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.sources import read_source
 from otc.stage import Artifact, Inputs, Options, Read, Result, StageSpec
+from otc.report_model import HISTORY_WEEKS
 from otc.weeks import WINDOW_WEEKS, rolling_window
 
 
@@ -139,8 +141,49 @@ SNAPSHOT = StageSpec(
     options=("with_rolling",), parent=Stage.ROLLING, per_range_end=True,
 )
 
+def _compute_report(inputs: Inputs, ctx: StageContext) -> Result:
+    from otc import report  # Jinja2 and the templates: only for runs that draw reports
+
+    ingest_counts = (inputs.records[Stage.INGEST] or {}).get("counts", {})
+    normalize_counts = (inputs.records[Stage.NORMALIZE] or {}).get("counts", {})
+    snapshot_execution = (inputs.records[Stage.SNAPSHOT] or {})["execution"]
+    checks = [t for t in (inputs["checks"], inputs["rolling_checks"]) if t is not None]
+    model = report.build_report_model(report.ReportInputs(
+        tier=ctx.tier.value, week_ending=ctx.week, batch_id=snapshot_execution["batch_id"],
+        built_at=dt.datetime.fromisoformat(snapshot_execution["finished_at"]),
+        counts={"raw_lines": ingest_counts.get("raw", 0), "normalized": normalize_counts.get("accepted", 0),
+                "rejected": ingest_counts.get("rejected", 0) + normalize_counts.get("rejected", 0),
+                "skipped": ingest_counts.get("skipped", 0)},
+        snapshot=inputs["snapshot"], venue_share=inputs["venue_share"], checks=pa.concat_tables(checks),
+        rejects=pa.concat_tables([inputs["ingest_rejects"], inputs["normalize_rejects"]]),
+        rolling=inputs["rolling"], history=inputs["history"],
+    ))
+    page = report.render_report(model, "..").encode("utf-8")
+    entry = report.IndexEntry.for_report(model, f"{ctx.tier.value}/{ctx.week.isoformat()}.html")
+    return Result({}, {"symbols": model.symbol_count, "bytes": len(page)}, model.symbol_count,
+                  files={Artifact.REPORT: page}, extra={"index_entry": dataclasses.asdict(entry)})
+
+
+REPORT = StageSpec(
+    stage=Stage.REPORT, pipeline_name=PipelineName.REPORT, version="v1.0.0",
+    doc="Research report (HTML) for a range end.",
+    compute=_compute_report, artifacts=(Artifact.REPORT,),
+    reads=(
+        Read("snapshot", Table.RESEARCH_SNAPSHOT, Stage.SNAPSHOT),
+        Read("venue_share", Table.VENUE_SHARE, Stage.AGGREGATE),
+        Read("checks", Table.QUALITY_CHECKS, Stage.AGGREGATE),
+        Read("ingest_rejects", Table.REJECTS, Stage.INGEST),
+        Read("normalize_rejects", Table.REJECTS, Stage.NORMALIZE),
+        Read("rolling", Table.ROLLING_6W, Stage.ROLLING, required=False, when="with_rolling"),
+        Read("rolling_checks", Table.QUALITY_CHECKS, Stage.ROLLING, required=False, when="with_rolling"),
+        Read("history", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=("week_ending", "symbol", "total_volume"),
+             weeks=HISTORY_WEEKS, required=False),
+    ),
+    parent=Stage.SNAPSHOT, per_range_end=True,
+)
+
 #: Every stage, in the order a tier-week goes through them.
-STAGES: tuple[StageSpec, ...] = (FETCH, INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT)
+STAGES: tuple[StageSpec, ...] = (FETCH, INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT, REPORT)
 SPECS: dict[Stage, StageSpec] = {spec.stage: spec for spec in STAGES}
 
 

@@ -120,6 +120,11 @@ class Planned:
         return (self.layout.record_file(stage, tier, week).exists()
                 and self.layout.table_file(table, tier, week, stage).exists())
 
+    def reads_produced(self, spec: StageSpec, job: StageJob) -> bool:
+        """Whether a task of this run produces something `spec` reads for `job`."""
+        return any((read.stage, job.tier, week) in self.stages
+                   for read in active_reads(spec, job.options) for week in job.span(read.weeks))
+
     def can_run(self, spec: StageSpec, job: StageJob) -> bool:
         """Every input a stage requires exists or will; a span needs one week of it."""
         for read in active_reads(spec, job.options):
@@ -160,20 +165,23 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
         building.add(week)
 
     unplanned: dict[str, str] = {}
-    refreshed: list[str] = []
+    refreshed: list[str] = []  # window tasks other than the last week's rolling and snapshot
     # a run that processes no week writes no table: its windows stay as they are
     if building:
         for end in params.range_ends:
             job = StageJob(tier, end, layout, options)
-            for spec, skip in ((SPECS[Stage.ROLLING], params.skip_rolling), (SPECS[Stage.SNAPSHOT], params.skip_snapshot)):
+            for spec, skip in ((SPECS[Stage.ROLLING], params.skip_rolling), (SPECS[Stage.SNAPSHOT], params.skip_snapshot),
+                               (SPECS[Stage.REPORT], params.skip_report or params.skip_snapshot)):
                 if skip:
                     continue
                 if planned.can_run(spec, job):
-                    yield emit(spec, job)
+                    task = emit(spec, job)
+                    if not (end == params.end_week and spec.stage in (Stage.ROLLING, Stage.SNAPSHOT)):
+                        refreshed.append(names[-1])  # the batch notes it with the other windows
+                    yield task
                 elif end == params.end_week:
                     unplanned[spec.stage.value] = _why_not(spec.stage, end)
-        for task in _refresh_tasks(layout, tier, set(params.range_ends), building, options, batch, planned,
-                                   params.force):
+        for task in _refresh_tasks(layout, tier, set(params.range_ends), options, batch, planned, params.force):
             refreshed.append(f"{task['basename']}:{task['name']}")
             names.append(refreshed[-1])
             yield task
@@ -203,30 +211,30 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
 def _why_not(stage: Stage, end: dt.date) -> str:
     if stage is Stage.ROLLING:
         return f"no weekly summary in the 6-week window ending {end}"
+    if stage is Stage.REPORT:
+        return f"no snapshot for {end}, the range's last week"
     return f"no summary for {end}, the range's last week"
 
 
 def _refresh_tasks(
-    layout: Layout, tier: Tier, ends: set[dt.date], building: set[dt.date], options: Options, batch: Batch,
-    planned: Planned, force: bool,
+    layout: Layout, tier: Tier, ends: set[dt.date], options: Options, batch: Batch, planned: Planned,
+    force: bool,
 ) -> Iterator[dict[str, Any]]:
-    """Rolling and snapshot of other range ends whose window holds a week this run builds.
+    """Rolling, snapshot and report of other range ends that read something this run produces.
 
-    They read this run's summaries, so they are tasks too: a changed source re-runs every
-    rolling and snapshot that reads it, not only the current range's.
+    They read this run's outputs, so they are tasks too: a changed source re-runs every
+    window and report that reads it, not only the current range's.
     """
-    rolled = set(layout.record_weeks(Stage.ROLLING, tier))
-    snapped = set(layout.record_weeks(Stage.SNAPSHOT, tier))
-    for end in sorted((rolled | snapped) - ends):
-        job = StageJob(tier, end, layout)
-        if not building.intersection(job.span(SPECS[Stage.ROLLING].reads[0].weeks)):
-            continue
+    window_stages = (Stage.ROLLING, Stage.SNAPSHOT, Stage.REPORT)
+    on_disk = {stage: set(layout.record_weeks(stage, tier)) for stage in window_stages}
+    for end in sorted(set().union(*on_disk.values()) - ends):
         snapshot = read_record(layout, Stage.SNAPSHOT, tier, end)
-        with_rolling = end in rolled and (
+        with_rolling = end in on_disk[Stage.ROLLING] and (
             snapshot is None or snapshot["execution"]["params"].get("with_rolling", True))
         job = StageJob(tier, end, layout, dataclasses.replace(options, with_rolling=with_rolling))
-        for spec, present in ((SPECS[Stage.ROLLING], end in rolled), (SPECS[Stage.SNAPSHOT], end in snapped)):
-            if present and planned.can_run(spec, job):
+        for stage in window_stages:
+            spec = SPECS[stage]
+            if end in on_disk[stage] and planned.reads_produced(spec, job) and planned.can_run(spec, job):
                 yield stage_task(spec, job, batch, force, planned)
 
 
