@@ -46,7 +46,7 @@ def test_two_week_range_has_three_stages_a_week_then_rolling_snapshot_and_backfi
     stage_tasks = sorted(n for n, t in tasks.items() if t.subtask_of and n.split(":")[0] in STAGE_BASENAMES)
     assert stage_tasks == sorted(
         [f"{s}:{T}:{w}" for s in ("ingest", "normalize", "aggregate") for w in ("2025-12-19", "2025-12-26")]
-        + [f"rolling:{T}:2025-12-26", f"snapshot:{T}:2025-12-26"]
+        + [f"rolling:{T}:2025-12-26", f"snapshot:{T}:2025-12-26", f"report:{T}:2025-12-26"]
     )  # 2025-12-12 has no file: no tasks, reported by the backfill
     assert sorted(tasks[f"batch:{T}"].task_dep) == stage_tasks
     assert tasks["backfill"].task_dep == [f"batch:{T}"]
