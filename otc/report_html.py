@@ -148,7 +148,8 @@ def venue_share_figure(slices: Sequence[VenueSlice]) -> dict[str, Any] | None:
         bargap=0.3,
         xaxis={"title": {"text": "Share of the week's volume"}, "ticksuffix": " %", "range": [0, widest * 1.15],
                "gridcolor": GRID, "zeroline": False, "fixedrange": True},
-        yaxis={"type": "category", "autorange": "reversed", "automargin": True, "fixedrange": True},
+        yaxis={"type": "category", "autorange": "reversed", "automargin": True, "fixedrange": True,
+               "ticklabelstandoff": 6},
     )}
 
 

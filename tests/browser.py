@@ -132,7 +132,7 @@ def open_page(context, path: Path) -> tuple[object, Visit]:
 #: Per chart box, Plotly's drawn marks that have a size on screen: bars, line paths (a flat line
 #: has no height) and markers.
 DRAWN_MARKS = """
-() => Array.from(document.querySelectorAll('.chart')).map(box => {
+() => Array.from(document.querySelectorAll('.chart > .plot')).map(box => {
   const sized = (selector, flat) => Array.from(box.querySelectorAll(selector)).filter(mark => {
     const r = mark.getBoundingClientRect();
     return r.width > 0 && (flat || r.height > 0) && (mark.getAttribute('d') || '').length > 1;
