@@ -11,6 +11,7 @@ from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
 from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
+from otc.schemas import Table
 from otc.store import read_json, write_bytes, write_json
 
 
@@ -113,6 +114,13 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     }
     if plan.range_reason:
         document["range_reason"] = plan.range_reason
+    document["quality"] = quality_outcome(layout, params, [w["week_ending"] for w in processed],
+                                          window_out[Stage.ROLLING]["completed"])
+    document["rejects_by_reason"] = rejects_by_reason(layout, params, [w["week_ending"] for w in processed])
+    document["reports"] = [str(layout.report_file(params.tier, w)) for w in params.range_ends
+                           if completed(records.get((tier, w.isoformat()), {}).get(Stage.REPORT))]
+    if params.strict:
+        document["strict_failed"] = bool(document["quality"]["FAIL"])
     write_json(document, layout.batch_file(batch.batch_id))
     return BatchOutcome(status, metrics, document)
 
@@ -195,6 +203,40 @@ def _window_outcome(
     }
 
 
+def quality_outcome(layout: Layout, params: BackfillParams, weeks: list[str], rolled: bool) -> dict[str, list[str]]:
+    """The checks at FAIL and WARN of the processed weeks (and of the last week's rolling), as
+    `check_name week` strings."""
+    files = [layout.table_file(Table.QUALITY_CHECKS, params.tier, dt.date.fromisoformat(w), Stage.AGGREGATE)
+             for w in weeks]
+    if rolled:
+        files.append(layout.table_file(Table.QUALITY_CHECKS, params.tier, params.end_week, Stage.ROLLING))
+    found: dict[str, list[str]] = {"FAIL": [], "WARN": []}
+    for row in _rows(files, ["week_ending", "check_name", "status"]):
+        if row["status"] in found:
+            found[row["status"]].append(f"{row['check_name']} {row['week_ending']}")
+    return found
+
+
+def rejects_by_reason(layout: Layout, params: BackfillParams, weeks: list[str]) -> dict[str, int]:
+    """How many rows of the processed weeks were rejected, per reason code, most first."""
+    files = [layout.table_file(Table.REJECTS, params.tier, dt.date.fromisoformat(w), stage)
+             for w in weeks for stage in (Stage.INGEST, Stage.NORMALIZE)]
+    counts: dict[str, int] = {}
+    for row in _rows(files, ["reason_code"]):
+        counts[row["reason_code"]] = counts.get(row["reason_code"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _rows(files: list[Path], columns: list[str]) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in files:
+        if path.exists():
+            rows += pq.read_table(path, columns=columns).to_pylist()
+    return rows
+
+
 def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, Any]], strict: bool) -> str | None:
     """Fold every record into the manifest; why the run fails (None when every tier COMPLETED).
 
@@ -251,4 +293,25 @@ def summary_block(outcome: BatchOutcome) -> str:
             lines.append(f"  {name}: {'true' if value else 'false'}")
         else:
             lines.append(f"  {name}: {value}")
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(outcome))
+
+
+def _closing_lines(outcome: BatchOutcome) -> list[str]:
+    """What the data says beyond the counts: quality, rejects by reason, and where to look next."""
+    document = outcome.document
+    quality = document.get("quality", {"FAIL": [], "WARN": []})
+    if quality["FAIL"] or quality["WARN"]:
+        parts = [f"{len(quality[s])} {s} ({', '.join(quality[s])})" for s in ("FAIL", "WARN") if quality[s]]
+        lines = [f"Quality: {'; '.join(parts)}"]
+    else:
+        lines = ["Quality: every check PASS" if outcome.succeeded else "Quality: no week was checked"]
+    reasons = document.get("rejects_by_reason", {})
+    if reasons:
+        lines.append("Rejects: " + ", ".join(f"{code} {count}" for code, count in reasons.items()))
+    if document.get("strict_failed"):
+        lines.append("strict=true: a quality check is at FAIL, so this run exits non-zero")
+    build_dir = document["params"]["build_dir"]
+    option = "" if build_dir == "build" else f" --build-dir {build_dir}"
+    lines.append(f"Next: otc status{option} | otc sql{option} \"SELECT * FROM otc_research_snapshot LIMIT 10\""
+                 + (f" | otc report{option}" if document.get("reports") else ""))
+    return lines

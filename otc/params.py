@@ -58,6 +58,8 @@ PARAMETERS = (
     Parameter("strict", "false", "exit non-zero when any quality check is at FAIL"),
 )
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
+#: Set by the command line's reader when a variable was given twice (doit keeps only the last).
+REPEATED = "__repeated__"
 
 
 class FetchMode(enum.StrEnum):
@@ -206,11 +208,13 @@ class BackfillParams:
 def parse_request(raw: Mapping[str, str | None], today: dt.date) -> BackfillRequest:
     """Validate the command-line variables; raise ParameterError with one clear line."""
     given = {k: v for k, v in raw.items() if v is not None}
+    if REPEATED in given:
+        raise ParameterError(f"Parameter '{given[REPEATED]}' given more than once; give each parameter once")
     unknown = sorted(set(given) - set(PARAMETER_NAMES))
     if unknown:
         raise ParameterError(unknown_parameter_message(unknown[0]))
     if not given.get("tier", "").strip():
-        raise ParameterError("Missing required parameter: tier")
+        raise ParameterError("Missing required parameter: tier\n" + parameters_help())
     tiers = parse_tiers(given["tier"])
     week_range = _week_range(given, today)
     file_pattern = given.get("file_pattern", DEFAULT_FILE_PATTERN)
@@ -255,6 +259,14 @@ def parse_tiers(text: str) -> tuple[Tier, ...]:
         if tier not in tiers:
             tiers.append(tier)
     return tuple(tiers)
+
+
+def parameters_help() -> str:
+    """Every parameter with its default and meaning, a line each (as the README's table)."""
+    width = max(len(p.name) + len(p.default) for p in PARAMETERS) + 1
+    lines = ["Usage: doit backfill tier=<tier> (weeks_back=<n> | start_week=<friday> end_week=<friday>) [name=value ...]"]
+    lines += [f"  {(p.name + '=' + p.default):<{width + 1}}  {p.help}" for p in PARAMETERS]
+    return "\n".join(lines)
 
 
 def unknown_parameter_message(name: str) -> str:

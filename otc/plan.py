@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -18,7 +19,7 @@ from otc.errors import FinraError, OtcError, ParameterError
 from otc.filestate import file_state_checker
 from otc.layout import Layout
 from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
-from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, BackfillRequest, parse_request
+from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, REPEATED, BackfillRequest, parse_request
 from otc.reporting import reporter_for
 from otc.session import RunSession
 from otc.tasks import BACKFILL_TASK, Planned, TierPlan, backfill_task, failing_task, group_docs, tier_tasks
@@ -207,11 +208,21 @@ def newest_local_week(source_dir: Path, file_pattern: str) -> dt.date | None:
     return max(found, default=None)
 
 
-def doit_variables() -> dict[str, str]:
-    """The `name=value` variables of this doit command line (all of them, so typos are caught)."""
+def doit_variables(argv: list[str] | None = None) -> dict[str, str]:
+    """The `name=value` variables of this doit command line (all of them, so typos are caught).
+
+    doit keeps the last of a repeated variable; a repeat is an error here, so it is found in
+    `argv` (the command line, when doit runs as a command).
+    """
     from doit import doit_cmd
 
-    return dict(doit_cmd._CMDLINE_VARS or {})  # doit keeps them here; it has no public accessor
+    variables = dict(doit_cmd._CMDLINE_VARS or {})  # doit keeps them here; it has no public accessor
+    names = [arg.split("=", 1)[0] for arg in (sys.argv[1:] if argv is None else argv)
+             if "=" in arg and not arg.startswith("-")]
+    repeated = sorted({name for name in names if names.count(name) > 1 and name in variables})
+    if repeated:
+        variables[REPEATED] = repeated[0]
+    return variables
 
 
 __all__ = ["Build", "PARAMETER_NAMES", "doit_variables", "newest_local_week", "plan_tier"]

@@ -1,0 +1,81 @@
+"""What the command line tells a newcomer: unknown or repeated parameters, the parameter listing,
+and a closing block that says what went wrong with the data (quality, rejects, strict)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from doit_helpers import doit, make_project
+from otc.errors import ParameterError
+from otc.params import PARAMETERS, parse_request
+
+
+@pytest.mark.parametrize("raw, message", [
+    pytest.param({"tier": "T1", "weeks_back": "1", "asof": "2025-12-26"},
+                 "Unknown parameter 'asof'; did you mean 'as_of'?", id="typo-of-as_of"),
+    pytest.param({"tyer": "x"}, "Unknown parameter 'tyer'; did you mean 'tier'?", id="typo-of-tier"),
+    pytest.param({"tier": "T1", "weeks_back": "1", "colour": "red"}, "Unknown parameter 'colour'. Known parameters: tier, ",
+                 id="nothing-close"),
+])
+def test_unknown_parameters_stop_the_run_with_a_suggestion(raw, message):
+    with pytest.raises(ParameterError) as excinfo:
+        parse_request(raw, today=__import__("datetime").date(2025, 12, 26))
+    assert str(excinfo.value).startswith(message)
+
+
+def test_missing_tier_lists_every_parameter_with_its_default(tmp_path: Path):
+    result = doit(make_project(tmp_path / "p", []), "backfill")
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == "ERROR: Missing required parameter: tier"
+    for parameter in PARAMETERS:
+        assert any(line.split()[0] == f"{parameter.name}={parameter.default}" and parameter.help in line
+                   for line in lines[2:] if line.strip()), parameter.name
+
+
+@pytest.mark.parametrize("args, message", [
+    pytest.param(["tier=NMS_TIER_1", "weeks_back=1", "asof=2025-12-26"],
+                 "ERROR: Unknown parameter 'asof'; did you mean 'as_of'?", id="unknown"),
+    pytest.param(["tier=NMS_TIER_1", "tier=OTC", "weeks_back=1", "as_of=2025-12-26"],
+                 "ERROR: Parameter 'tier' given more than once; give each parameter once", id="repeated"),
+])
+def test_command_line_mistakes_give_one_line_and_non_zero_exit(tmp_path: Path, args, message):
+    result = doit(make_project(tmp_path / "p", []), "backfill", *args)
+    assert result.returncode != 0
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "p/build/batches").exists()
+
+
+@pytest.fixture(scope="module")
+def rejected_week(tmp_path_factory) -> Path:
+    """One week whose every row is rejected: its checks FAIL."""
+    root = make_project(tmp_path_factory.mktemp("rejected") / "p", [])
+    source = root / "data/fixtures/otc/week_2025-12-26.psv"
+    source.write_text("WeekEnding|Tier|Symbol|MPID|TotalShares|TotalTrades\n"
+                      "2025-12-26|NMS_TIER_1|aapl!|NITE|100|1\n2025-12-26|NMS_TIER_1|MSFT|XX|100|1\n")
+    return root
+
+
+ARGS = ["tier=NMS_TIER_1", "weeks_back=1", "as_of=2025-12-26", "source_dir=data/fixtures/otc", "skip_report=true"]
+
+
+def test_a_week_with_every_row_rejected_says_so(rejected_week: Path):
+    result = doit(rejected_week, "backfill", *ARGS, "build_dir=b1")
+    assert result.returncode == 0  # COMPLETED: the week was processed
+    assert "Status: COMPLETED" in result.stdout
+    quality = next(line for line in result.stdout.splitlines() if line.startswith("Quality: "))
+    assert quality == ("Quality: 3 FAIL (market_share_sum_100 2025-12-26, symbol_count_positive 2025-12-26, "
+                       "venue_count_positive 2025-12-26); 1 WARN (rolling_window_complete 2025-12-26)")
+    assert "Rejects: INVALID_MPID 1, INVALID_SYMBOL 1" in result.stdout
+    assert "Next: otc status --build-dir b1 | otc sql --build-dir b1" in result.stdout
+
+
+def test_strict_makes_a_failed_check_a_non_zero_exit(rejected_week: Path):
+    result = doit(rejected_week, "backfill", *ARGS, "build_dir=b2", "strict=true")
+    assert result.returncode != 0
+    assert "strict=true: a quality check is at FAIL (NMS_TIER_1)" in result.stderr
+    batch = json.loads(next((rejected_week / "b2/batches").glob("*.json")).read_text())
+    assert batch["status"] == "COMPLETED" and batch["strict_failed"] is True
