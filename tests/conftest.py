@@ -1,8 +1,13 @@
-"""Shared test settings: nothing in the suite may reach the internet."""
+"""Shared test settings: nothing in the suite may reach the internet; one fixtures backfill per session."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import pytest
+
+from doit_helpers import RANGE, FixtureRun, copy_project, doit, file_states, make_project
 
 #: A closed port on loopback: a test that fetches without starting the stand-in server gets
 #: "Cannot reach FINRA" at once instead of a request to FINRA's real API.
@@ -12,3 +17,38 @@ OFFLINE_FINRA_URL = "http://127.0.0.1:9"
 @pytest.fixture(autouse=True)
 def _no_real_finra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTC_FINRA_URL", OFFLINE_FINRA_URL)
+
+
+# --- one real backfill of the fixture weeks, shared -----------------------------------------
+
+
+def _shared_run(root: Path) -> FixtureRun:
+    result = doit(root, "backfill", *RANGE, env={"OTC_FINRA_URL": OFFLINE_FINRA_URL})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return FixtureRun(root, result)
+
+
+def _unchanged(run: FixtureRun) -> Iterator[FixtureRun]:
+    before = file_states(run.root)
+    yield run
+    assert file_states(run.root) == before, f"a test changed the shared {run.root}: use a copy (`built`)"
+
+
+@pytest.fixture(scope="session")
+def fixture_backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureRun]:
+    """The first backfill of the six fixture weeks, run once a session. Read it, never change
+    it: a test that runs doit there or edits a file takes a copy (`built`)."""
+    yield from _unchanged(_shared_run(make_project(tmp_path_factory.mktemp("fixture_backfill"))))
+
+
+@pytest.fixture(scope="session")
+def fixture_rerun(fixture_backfill: FixtureRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureRun]:
+    """An identical second backfill, on a copy of `fixture_backfill`, run once a session; read only."""
+    root = copy_project(fixture_backfill.root, tmp_path_factory.mktemp("fixture_rerun") / "project")
+    yield from _unchanged(_shared_run(root))
+
+
+@pytest.fixture
+def built(fixture_backfill: FixtureRun, tmp_path: Path) -> Path:
+    """This test's own copy of the project after the first fixture backfill."""
+    return copy_project(fixture_backfill.root, tmp_path / "project")

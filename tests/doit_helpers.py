@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -11,18 +12,46 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT / "data" / "fixtures" / "otc"
 FIXTURE_WEEKS = ["2025-11-21", "2025-11-28", "2025-12-05", "2025-12-12", "2025-12-19", "2025-12-26"]
-RANGE = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-26"]
+#: Where make_project puts the week files. Command lines name it: the default source_dir is
+#: where fetched FINRA weeks go, and a test must never fetch.
+SOURCE_DIR = "data/fixtures/otc"
+SOURCE = f"source_dir={SOURCE_DIR}"
+RANGE = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-26", SOURCE]
+
+
+@dataclasses.dataclass(frozen=True)
+class FixtureRun:
+    """A finished `doit backfill` of the fixture weeks (RANGE): the project directory and the output."""
+
+    root: Path
+    result: subprocess.CompletedProcess
 
 
 def make_project(root: Path, weeks: list[str] = FIXTURE_WEEKS) -> Path:
-    """A directory with our dodo.py and the fixture files of `weeks` in data/fixtures/otc."""
+    """A directory with our dodo.py and the fixture files of `weeks` in SOURCE_DIR."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "dodo.py", root / "dodo.py")
-    sources = root / "data" / "fixtures" / "otc"
+    sources = root / SOURCE_DIR
     sources.mkdir(parents=True)
     for week in weeks:
         shutil.copy(FIXTURES / f"week_{week}.psv", sources / f"week_{week}.psv")
     return root
+
+
+def copy_project(source: Path, root: Path) -> Path:
+    """A copy of a project directory, built outputs and doit's state included.
+
+    Everything in a build refers to files by paths relative to the project, and the copy
+    keeps every mtime, so doit finds the copy exactly as up to date as the original.
+    """
+    shutil.copytree(source, root, symlinks=True)
+    return root
+
+
+def file_states(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `directory` (relative path) with its mtime (ns) and size."""
+    return {str(p.relative_to(directory)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
