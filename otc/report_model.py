@@ -258,12 +258,13 @@ def volume_history(history: pa.Table, symbols: list[str], week: dt.date, weeks: 
     week a symbol did not trade: a missing summary is a gap (None), not a zero volume.
     """
     first = week - dt.timedelta(weeks=weeks - 1)
-    when = _column(history, "week_ending")
-    in_span = history.filter(pc.and_(pc.greater_equal(when, pa.scalar(first, pa.date32())),
-                                     pc.less_equal(when, pa.scalar(week, pa.date32()))))
-    start = pc.min(in_span["week_ending"]).as_py() if in_span.num_rows else week
+    when = history["week_ending"]
+    in_span = pc.and_(pc.greater_equal(when, pa.scalar(first, pa.date32())),
+                      pc.less_equal(when, pa.scalar(week, pa.date32())))
+    start = pc.min(when.filter(in_span)).as_py() or week  # only the dates are filtered: cheaper
     fridays = tuple(start + dt.timedelta(weeks=i) for i in range((week - start).days // 7 + 1))
-    wanted = in_span.filter(pc.is_in(_column(in_span, "symbol"), value_set=pa.array(symbols, pa.string())))
+    followed = pc.is_in(_column(history, "symbol"), value_set=pa.array(symbols, pa.string()))
+    wanted = history.filter(pc.and_(in_span, followed))
     volumes = {s: [None] * len(fridays) for s in symbols}
     position = {friday: i for i, friday in enumerate(fridays)}
     for row in wanted.select(["week_ending", "symbol", "total_volume"]).to_pylist():

@@ -34,11 +34,13 @@ from otc.report_model import (
 from otc.schemas import Table
 
 from browser import read_week
-from doit_helpers import RANGE, doit, make_project
+from doit_helpers import doit, make_project
 
 WEEK = dt.date(2025, 12, 26)
 BUILT_AT = dt.datetime(2026, 1, 2, 15, 0, tzinfo=dt.timezone.utc)
 HOSTILE = "<script>alert(1)</script>"
+#: The demo backfill of the bundled fixture weeks (data/fixtures/otc/README.md).
+FIXTURE_BACKFILL = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-26", "source_dir=data/fixtures/otc"]
 
 
 def table(target: Table, rows: list[dict], week: dt.date = WEEK) -> pa.Table:
@@ -634,7 +636,7 @@ def test_chart_specs_have_no_chart_without_data():
 def fixture_build(tmp_path_factory) -> Path:
     """The six fixture weeks built by the real `doit backfill`, once for this module."""
     root = make_project(tmp_path_factory.mktemp("report_fixtures"))
-    result = doit(root, "backfill", *RANGE, "source_dir=data/fixtures/otc")
+    result = doit(root, "backfill", *FIXTURE_BACKFILL)
     assert result.returncode == 0, result.stdout + result.stderr
     return root / "build"
 

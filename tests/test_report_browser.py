@@ -12,7 +12,7 @@ import pytest
 from otc.report import IndexEntry, build_report_model, render_index, render_report, write_assets
 
 from browser import DRAWN_MARKS, chromium, chromium_missing, open_page, read_week
-from doit_helpers import RANGE, doit, make_project
+from doit_helpers import doit, make_project
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 
@@ -21,6 +21,7 @@ HOSTILE = "<script>alert(1)</script>"
 #: A 13th line for the week: six fields, so it parses, and normalize rejects its symbol.
 HOSTILE_LINE = f"2025-12-26|NMS_TIER_1|{HOSTILE}|NITE|100|1"
 SCREENSHOT_COPY = Path("/tmp/report-screenshot.png")
+FIXTURE_BACKFILL = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-26", "source_dir=data/fixtures/otc"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     root = make_project(tmp_path_factory.mktemp("report_browser"))
     with open(root / "data" / "fixtures" / "otc" / f"week_{WEEK}.psv", "a", encoding="utf-8") as week_file:
         week_file.write(HOSTILE_LINE + "\n")
-    result = doit(root, "backfill", *RANGE, "source_dir=data/fixtures/otc")
+    result = doit(root, "backfill", *FIXTURE_BACKFILL)
     assert result.returncode == 0, result.stdout + result.stderr
     build = root / "build"
     model = build_report_model(read_week(build, "NMS_TIER_1", WEEK))
