@@ -208,6 +208,34 @@ def test_custom_file_pattern_names_each_weeks_file():
     assert params.source_path(D(2025, 12, 19)) == Path("src/otc_2025-12-19_t1.txt")
 
 
+# `doit backfill name=value ...` prints exactly `ERROR: <message>` on stderr for each of these
+# and exits non-zero. Their messages are checked here, in-process, from the same `name=value`
+# strings; test_backfill_e2e.py runs the real command for a few of them.
+@pytest.mark.parametrize("args, message", [
+    pytest.param([], "Missing required parameter: tier", id="no-tier"),
+    pytest.param(["tier=NMS_TIER_9", "weeks_back=6"],
+                 "Invalid tier: 'NMS_TIER_9'. Valid tiers: NMS_TIER_1, NMS_TIER_2, OTC", id="bad-tier"),
+    pytest.param(["tier=OTC"], "Must specify either weeks_back OR both start_week and end_week", id="no-weeks"),
+    pytest.param(["tier=OTC", "weeks_back=0"], "weeks_back must be a positive integer", id="weeks-back-zero"),
+    pytest.param(["tier=OTC", "weeks_back=x"], "weeks_back must be a positive integer", id="weeks-back-text"),
+    pytest.param(["tier=OTC", "start_week=2025-11-21"],
+                 "Must specify either weeks_back OR both start_week and end_week", id="start-only"),
+    pytest.param(["tier=OTC", "start_week=2025-12-25", "end_week=2025-12-26"],
+                 "start_week must be a Friday, got 2025-12-25 (Thursday). Nearest Friday: 2025-12-26",
+                 id="start-not-friday"),
+    pytest.param(["tier=OTC", "start_week=2025-12-26", "end_week=2025-11-21"],
+                 "start_week (2025-12-26) must be <= end_week (2025-11-21)", id="start-after-end"),
+    pytest.param(["tier=OTC", "weeks_back=2", "start_week=2025-11-21", "end_week=2025-12-26"],
+                 "Specify either weeks_back OR start_week and end_week, not both", id="both-forms"),
+    pytest.param(["tier=OTC", "start_week=0001-01-05", "end_week=0001-01-05"],
+                 "The 6-week window ending 0001-01-05 starts before year 1", id="window-before-year-one"),
+])
+def test_command_line_parameter_errors_are_exact_one_line_messages(args, message):
+    raw = dict(arg.split("=", 1) for arg in args)
+
+    assert error_of(**raw) == message
+
+
 # --- week lists ------------------------------------------------------------------------------
 
 
