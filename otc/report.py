@@ -9,12 +9,11 @@ assets as `../<asset>`; the index lives beside the assets.
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
 from pathlib import Path
 
 from otc.report_html import PLOTLY_JS, IndexEntry, render_index, render_report
 from otc.report_model import ReportInputs, ReportModel, build_report_model
+from otc.store import write_bytes
 
 __all__ = [
     "ASSET_NAMES", "IndexEntry", "ReportInputs", "ReportModel",
@@ -34,7 +33,7 @@ def write_assets(report_dir: Path) -> list[Path]:
     files = []
     for name, content in ((PLOTLY_JS, plotly_bundle()),):
         path = report_dir / name
-        _write_if_changed(path, content)
+        write_bytes(content, path)
         files.append(path)
     return files
 
@@ -46,23 +45,3 @@ def plotly_bundle() -> bytes:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the plotly package is not installed; it ships the report's chart library")
     return (Path(spec.submodule_search_locations[0]) / "package_data" / PLOTLY_JS).read_bytes()
-
-
-def _write_if_changed(path: Path, content: bytes) -> bool:
-    try:
-        if path.stat().st_size == len(content) and path.read_bytes() == content:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
