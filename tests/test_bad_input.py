@@ -27,10 +27,9 @@ from typing import Callable
 import pyarrow.dataset as ds
 import pytest
 
-from doit_helpers import doit, make_project, metrics, stage_lines
+from doit_helpers import SOURCE_DIR, doit, make_project, metrics, stage_lines
 
 TIER = "NMS_TIER_1"
-SOURCE_DIR = "data/fixtures/otc"
 FIRST_WEEK = dt.date(2025, 1, 3)
 RAW_LINE_MAX = 500
 
