@@ -1,7 +1,9 @@
 """Smoke test of the benchmark (bench/): the generator and the runner at a tiny size.
 
 The full benchmark (`python bench/run.py`) takes minutes and stays out of the test suite;
-this only checks that it runs end to end and reports every measure with sane numbers.
+this only checks that it runs end to end and reports every measure with sane numbers. The
+tests that run the benchmark's scripts are marked `slow` (`-m "not slow"` leaves them out);
+the ones that call its functions directly are not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 BENCH = PROJECT / "bench"
 
 
+@pytest.mark.slow
 def test_generator_writes_exact_row_counts_in_both_formats(tmp_path: Path):
     for fmt, header in (("fixture", "WeekEnding|Tier|"), ("finra", "tierDescription|")):
         out = tmp_path / fmt
@@ -41,6 +44,7 @@ def test_generator_writes_exact_row_counts_in_both_formats(tmp_path: Path):
             assert len(lines) == 501
 
 
+@pytest.mark.slow
 def test_generator_good_rows_follow_the_contract(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "3000", "--weeks", "2",
@@ -66,6 +70,7 @@ def test_generator_good_rows_follow_the_contract(tmp_path: Path):
     assert shared > 0.8
 
 
+@pytest.mark.slow
 def test_runner_reports_every_measure(tmp_path: Path):
     out = tmp_path / "results.json"
     done = subprocess.run(
@@ -99,6 +104,7 @@ def test_runner_reports_every_measure(tmp_path: Path):
         assert label in table
 
 
+@pytest.mark.slow
 def test_breakdown_times_every_step_of_a_week(tmp_path: Path):
     subprocess.run(
         [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "300", "--weeks", "1",
@@ -141,6 +147,7 @@ def test_first_stage_start_is_the_earliest_record(tmp_path: Path):
     assert first_stage_start(tmp_path) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_handover_times_every_stage_of_a_parallel_backfill(tmp_path: Path):
     subprocess.run(
         [sys.executable, str(BENCH / "generate.py"), str(tmp_path), "--rows-per-week", "300", "--weeks", "2",
@@ -177,6 +184,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_children_cpu_counts_the_processes_a_child_waited_for(tmp_path: Path):
     children_cpu_seconds = _bench_module("run").children_cpu_seconds
     script = tmp_path / "burn.py"

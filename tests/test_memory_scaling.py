@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT = Path(__file__).resolve().parents[1]
 TARGET_ROWS = 2_000_000
 TARGET_BYTES = 1 << 30
@@ -37,6 +39,7 @@ def _peak_rss(root: Path, rows: int) -> int:
     return int(out[1])
 
 
+@pytest.mark.slow
 def test_peak_memory_projected_to_two_million_rows_stays_under_one_gib(tmp_path: Path):
     shutil.copy(PROJECT / "dodo.py", tmp_path / "dodo.py")
     small, large = 250_000, 1_000_000
