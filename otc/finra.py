@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,8 +31,8 @@ from urllib3.util.retry import Retry
 from otc import store
 from otc.errors import FinraBadData, FinraRefused, FinraUnreachable, ParameterError
 from otc.finra_file import (
-    SUMMARY_TYPE, TIER_IDENTIFIERS, CachedWeeks, WeekQuery, decode_rows, error_message, file_content, one_line,
-    page_text, published_weeks, record_total,
+    PAGE_LIMIT, SUMMARY_TYPE, TIER_IDENTIFIERS, Answer, CachedWeeks, WeekQuery, check_rows, error_message,
+    file_content, one_line, published_weeks, read_page, record_total,
 )
 from otc.tiers import Tier
 
@@ -42,7 +43,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.finra.org"
 URL_VARIABLE = "OTC_FINRA_URL"
-PAGE_LIMIT = 5000
 DATA_PATH = "/data/group/otcMarket/name/weeklySummary"
 PARTITIONS_PATH = "/partitions/group/otcMarket/name/weeklySummary"
 #: Weeks after a week ends until FINRA usually publishes it.
@@ -106,15 +106,45 @@ class WeekDownload:
         return len(self.content)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Page:
-    offset: int
-    rows: int
-    text: str
-    record_total: int | None
-    retries: int
-    wait_seconds: float
-    work_seconds: float
+class _FetchAhead:
+    """Answers for `offsets`, in order, fetched by `workers` threads from the start, so requests
+    keep going while the caller checks earlier pages; at most twice `workers` answers are held.
+
+    Leaving early (a short page, a failure) returns at once: requests still in flight end on
+    their own and their answers are dropped.
+    """
+
+    def __init__(self, fetch: Callable[[int], Answer], offsets: range, workers: int):
+        self._fetch = fetch
+        self._todo = iter(offsets)
+        self._held = 2 * workers
+        self._pending: deque[Future[Answer]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finra-page") if offsets else None
+        self._top_up()
+
+    def _top_up(self) -> None:
+        while self._pool is not None and len(self._pending) < self._held:
+            offset = next(self._todo, None)
+            if offset is None:
+                return
+            self._pending.append(self._pool.submit(self._fetch, offset))
+
+    def __iter__(self) -> Iterator[Answer]:
+        return self
+
+    def __next__(self) -> Answer:
+        if not self._pending:
+            raise StopIteration
+        future = self._pending.popleft()
+        self._top_up()
+        return future.result()
+
+    def __enter__(self) -> "_FetchAhead":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _CappedRetry(Retry):
@@ -187,26 +217,23 @@ class FinraClient:
         """Every row of a tier-week, page by page, checked and written as a file in FINRA's format.
 
         When FINRA says how many rows there are (`Record-Total`), the pages after the first are
-        fetched side by side, in order, at most `max_in_flight` at a time.
+        requested side by side while this thread checks the pages already there, in order.
         """
         query = WeekQuery(tier, week_ending)
         started = time.perf_counter()
-        pages = [self._page(query, 0)]
-        total = pages[0].record_total
-        if pages[0].rows == PAGE_LIMIT and total is not None and total > PAGE_LIMIT:
-            pages += self._pages_side_by_side(query, range(PAGE_LIMIT, total, PAGE_LIMIT))
+        first = self._fetch(query, 0)
+        total = first.record_total
+        # up to the page just past the total: a full last page is followed by an empty one
+        later = range(PAGE_LIMIT, total + 1 if total is not None else 0, PAGE_LIMIT)
+        with _FetchAhead(functools.partial(self._fetch, query), later, self.max_in_flight) as ahead:
+            pages = [read_page(query, first)]  # while the next pages are on their way
+            for answer in ahead:
+                if pages[-1].rows < PAGE_LIMIT:  # the rest cannot be right: the totals will not add up
+                    break
+                pages.append(read_page(query, answer))
         while pages[-1].rows == PAGE_LIMIT:  # a full last page: there may be more
-            pages.append(self._page(query, pages[-1].offset + PAGE_LIMIT))
-        rows = sum(page.rows for page in pages)
-        if rows == 0:
-            raise FinraBadData(f"FINRA returned no rows for {query.label} (weekStartDate {query.monday}, "
-                               f"tierIdentifier {query.tier_id}, summaryTypeCode {SUMMARY_TYPE})")
-        for page in pages:
-            if page.record_total is not None and page.record_total != total:
-                raise FinraBadData(f"FINRA's Record-Total changed while paging {query.label}: {total} at offset 0, "
-                                   f"{page.record_total} at offset {page.offset}")
-        if total is not None and rows != total:
-            raise FinraBadData(f"FINRA sent {rows} rows for {query.label}, but its Record-Total header says {total}")
+            pages.append(read_page(query, self._fetch(query, pages[-1].answer.offset + PAGE_LIMIT)))
+        rows = check_rows(query, pages)
         work_started = time.perf_counter()
         content = file_content(page.text for page in pages)
         sha256 = hashlib.sha256(content).hexdigest()
@@ -214,52 +241,18 @@ class FinraClient:
         return WeekDownload(
             tier=tier, week_ending=week_ending, url=self.base_url + DATA_PATH,
             request_body=query.body(0, PAGE_LIMIT), pages=len(pages), rows=rows,
-            retries=sum(page.retries for page in pages), content=content, sha256=sha256,
-            seconds=finished - started, wait_seconds=sum(page.wait_seconds for page in pages),
+            retries=sum(page.answer.retries for page in pages), content=content, sha256=sha256,
+            seconds=finished - started, wait_seconds=sum(page.answer.wait_seconds for page in pages),
             work_seconds=sum(page.work_seconds for page in pages) + finished - work_started,
         )
 
-    def _pages_side_by_side(self, query: WeekQuery, offsets: range) -> list[_Page]:
-        """The pages at `offsets`, in order, at most `max_in_flight` requested at once; stops after
-        a short page (the rows then cannot add up, which the caller reports)."""
-        pages: list[_Page] = []
-        pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="finra-page")
-        pending: deque[Future[_Page]] = deque()
-        todo = iter(offsets)
-        try:
-            for offset in todo:
-                pending.append(pool.submit(self._page, query, offset))
-                if len(pending) == self.max_in_flight:
-                    break
-            while pending:
-                page = pending.popleft().result()
-                pages.append(page)
-                if page.rows < PAGE_LIMIT:
-                    break
-                offset = next(todo, None)
-                if offset is not None:
-                    pending.append(pool.submit(self._page, query, offset))
-        finally:
-            # on a failure, return now: pages still in flight end on their own and are dropped
-            pool.shutdown(wait=not pending, cancel_futures=True)
-        return pages
-
-    def _page(self, query: WeekQuery, offset: int) -> _Page:
+    def _fetch(self, query: WeekQuery, offset: int) -> Answer:
+        """One page's request and its answer, undecoded (runs in worker threads)."""
         started = time.perf_counter()
         body = json.dumps(query.body(offset, PAGE_LIMIT)).encode()
         response, retries = self._request("POST", DATA_PATH, body, f"{query.label}, offset {offset}")
-        answered = time.perf_counter()
         total = record_total(response.headers.get("Record-Total"), query, offset)
-        data = response.data
-        if response.status == 204 or not data or data.isspace():
-            rows: list = []
-        else:
-            rows = decode_rows(data, query, offset)
-        if len(rows) > PAGE_LIMIT:
-            raise FinraBadData(f"FINRA sent {len(rows)} rows for {query.label} at offset {offset}, "
-                               f"more than the limit of {PAGE_LIMIT}")
-        text = page_text(rows, query, offset)
-        return _Page(offset, len(rows), text, total, retries, answered - started, time.perf_counter() - answered)
+        return Answer(offset, response.status, response.data, total, retries, time.perf_counter() - started)
 
     def _request(self, method: str, path: str, body: bytes | None, what: str) -> tuple[urllib3.BaseHTTPResponse, int]:
         """Send one request through the retry policy; return a 2xx answer and how many retries it took."""

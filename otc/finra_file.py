@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import operator
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from otc.sources import SourceFormat
 from otc.tiers import Tier
 
 SUMMARY_TYPE = "ATS_W_SMBL_FIRM"
+PAGE_LIMIT = 5000  # rows a request asks for
 TIER_IDENTIFIERS: dict[Tier, str] = {Tier.NMS_TIER_1: "T1", Tier.NMS_TIER_2: "T2", Tier.OTC: "OTCE"}
 _TIERS_BY_ID = {identifier: tier for tier, identifier in TIER_IDENTIFIERS.items()}
 
@@ -62,7 +64,7 @@ class WeekQuery:
         """What every row must carry in `weekStartDate`, `tierIdentifier`, `summaryTypeCode`."""
         return self.monday.isoformat(), self.tier_id, SUMMARY_TYPE
 
-    def body(self, offset: int, limit: int) -> dict:
+    def body(self, offset: int, limit: int = PAGE_LIMIT) -> dict:
         """The POST body of SPEC section 6, for the page at `offset`."""
         monday = self.monday.isoformat()
         return {
@@ -74,6 +76,56 @@ class WeekQuery:
             "limit": limit,
             "offset": offset,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A page as it came back, its body undecoded; `wait_seconds` covers the request and any retries."""
+
+    offset: int
+    status: int
+    data: bytes
+    record_total: int | None
+    retries: int
+    wait_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """A page checked and written as lines of the file."""
+
+    answer: Answer
+    rows: int
+    text: str
+    work_seconds: float
+
+
+def read_page(query: WeekQuery, answer: Answer) -> Page:
+    """A page's rows decoded, checked and written as lines (204 or an empty body: no rows)."""
+    started = time.perf_counter()
+    data = answer.data
+    rows = [] if answer.status == 204 or not data or data.isspace() else decode_rows(data, query, answer.offset)
+    if len(rows) > PAGE_LIMIT:
+        raise FinraBadData(f"FINRA sent {len(rows)} rows for {query.label} at offset {answer.offset}, "
+                           f"more than the limit of {PAGE_LIMIT}")
+    text = page_text(rows, query, answer.offset)
+    return Page(answer, len(rows), text, time.perf_counter() - started)
+
+
+def check_rows(query: WeekQuery, pages: list[Page]) -> int:
+    """The week's row count, once it is known to be above zero and to match `Record-Total`."""
+    rows = sum(page.rows for page in pages)
+    if rows == 0:
+        raise FinraBadData(f"FINRA returned no rows for {query.label} (weekStartDate {query.monday}, "
+                           f"tierIdentifier {query.tier_id}, summaryTypeCode {SUMMARY_TYPE})")
+    total = pages[0].answer.record_total
+    for page in pages:
+        if page.answer.record_total not in (None, total):
+            raise FinraBadData(f"FINRA's Record-Total changed while paging {query.label}: {total} at offset 0, "
+                               f"{page.answer.record_total} at offset {page.answer.offset}")
+    if total is not None and rows != total:
+        raise FinraBadData(f"FINRA sent {rows} rows for {query.label}, but its Record-Total header says {total}")
+    return rows
 
 
 def decode_rows(body: bytes, query: WeekQuery, offset: int) -> list:

@@ -680,6 +680,9 @@ def test_stub_runs_as_a_process_and_rereads_its_config(tmp_path):
         first = c.download_week(T1, WEEK)
         write({"1": {"totalWeeklyShareQuantity": 42}})
         second = c.download_week(T1, WEEK)
+        deadline = time.monotonic() + 5  # the server logs a request just after its answer
+        while len(log.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         process.terminate()
         process.wait(5)
