@@ -110,9 +110,10 @@ VENUE_COLOR = "#3b6ea8"
 REST_COLOR = "#9aa4b1"
 INK = "#1f2328"
 GRID = "#e3e6ea"
-CHART_CONFIG = {"displaylogo": False, "responsive": True, "typesetMath": False,
-                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-_WEEK_MS = 7 * 24 * 3600 * 1000
+#: Nothing that reaches a network: no Plotly logo link, no "Share chart..." button (plotly.js 4
+#: shows one by default, which uploads the chart to Plotly's cloud), no MathJax.
+CHART_CONFIG = {"displaylogo": False, "showSendToCloud": False, "responsive": True, "typesetMath": False,
+                "modeBarButtonsToRemove": ["select2d", "lasso2d", "sendChartToCloud"]}
 
 
 def _layout(**extra: Any) -> dict[str, Any]:

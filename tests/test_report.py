@@ -521,7 +521,8 @@ def test_page_draws_both_charts_from_an_escaped_json_spec():
     assert [c["id"] for c in charts] == ["chart-venue-share", "chart-history"]
     assert charts[0]["data"][0]["y"] == ["NITE", "VIRT"] and charts[0]["data"][0]["text"] == ["62.50 %", "37.50 %"]
     assert [(t["name"], t["y"]) for t in charts[1]["data"]] == [("AAPL", [2000, 3000]), ("MSFT", [None, 1000])]
-    assert json.loads(spec)["config"]["displaylogo"] is False
+    config = json.loads(spec)["config"]
+    assert (config["displaylogo"], config["showSendToCloud"], config["typesetMath"]) == (False, False, False)
     # the Content-Security-Policy lets exactly this inline script run
     (csp,) = [a["content"] for tag, a in page.elements if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()

@@ -83,6 +83,18 @@ def test_every_chart_draws_its_marks(report):
     ]
 
 
+#: The chart buttons that work on the page alone (plotly.js 4 adds "Share chart..." by default,
+#: which uploads the chart to Plotly's cloud).
+LOCAL_BUTTONS = {"Download plot as a PNG", "Zoom", "Pan", "Zoom in", "Zoom out", "Autoscale", "Reset axes"}
+
+
+def test_chart_buttons_stay_on_the_page(report):
+    page, _ = report
+    titles = set(page.evaluate("Array.from(document.querySelectorAll('.modebar-btn')).map(b => b.dataset.title)"))
+    assert "Download plot as a PNG" in titles and titles <= LOCAL_BUTTONS
+    assert page.locator(".chart a[href]").count() == 0  # no Plotly logo link
+
+
 def test_hostile_line_shows_as_text_and_runs_nothing(report):
     page, visit = report
     assert visit.dialogs == []  # alert(1) never opened
