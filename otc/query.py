@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -11,6 +13,7 @@ import pyarrow as pa
 
 from otc.errors import NoOutputs, QueryError
 from otc.layout import Layout
+from otc.params import DEFAULT_BUILD_DIR
 from otc.schemas import TIMESTAMP, Table
 from otc.store import read_json
 
@@ -37,14 +40,40 @@ BATCHES_SCHEMA = pa.schema([
 ])
 RECORD_VIEWS = ("otc_week_manifest", "otc_batches", "executions")
 
+#: Every table a query can name, with one line on what a row is: `otc sql --help` lists these.
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    Table.RAW.value: "one row per source line read, as parsed (ingest)",
+    Table.REJECTS.value: "one row per rejected line or record, with its reason (ingest, normalize)",
+    Table.NORMALIZATION_MAP.value: "one row per raw record: ACCEPTED or REJECTED, and why (normalize)",
+    Table.VENUE_VOLUME.value: "one row per accepted symbol and venue (MPID) of a week (normalize)",
+    Table.SYMBOL_SUMMARY.value: "one row per symbol and week: volume, trades, venues (aggregate)",
+    Table.VENUE_SHARE.value: "one row per venue and week: volume and market share (aggregate)",
+    Table.QUALITY_CHECKS.value: "one row per quality check of a week: PASS, WARN or FAIL (aggregate, rolling)",
+    Table.ROLLING_6W.value: "one row per symbol and window end week: 6-week averages and trend (rolling)",
+    Table.RESEARCH_SNAPSHOT.value: "one row per symbol and window end week: the week with its rolling figures (snapshot)",
+    "otc_week_manifest": "one row per tier-week: source file, row counts and the stage reached",
+    "otc_batches": "one row per backfill run (batch): its range, status and metrics",
+    "executions": "one row per execution of every batch: stage, parent, status, times, metrics",
+}
+
+
+def no_outputs_hint(build_dir: Path) -> str:
+    """What to say when `build_dir` holds no backfill output yet."""
+    return f"No outputs in {build_dir}/ yet: run a backfill first, e.g. {backfill_command(build_dir)}"
+
+
+def backfill_command(build_dir: Path, tier: str = "NMS_TIER_1") -> str:
+    """An example backfill that writes into `build_dir` (named only when not the default)."""
+    command = f"doit backfill tier={tier} weeks_back=6"
+    if Path(build_dir) != Path(DEFAULT_BUILD_DIR):
+        command += f" {shlex.quote(f'build_dir={build_dir}')}"
+    return command
+
 
 def connect(layout: Layout) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection whose views are the tables of `layout`'s build directory."""
     if not layout.manifest_file.exists():
-        raise NoOutputs(
-            f"No outputs in {layout.build_dir}/ yet: run a backfill first, "
-            "e.g. doit backfill tier=NMS_TIER_1 weeks_back=6"
-        )
+        raise NoOutputs(no_outputs_hint(layout.build_dir))
     con = duckdb.connect()
     for table in Table:
         files = sorted(layout.table_dir(table).glob("*/*.parquet"))
@@ -70,8 +99,14 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.register(f"_{name}_arrow", table)
-    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_arrow")
+    """`name` as a table holding `table`'s rows; the Arrow object's own name does not outlive
+    this call, so `SHOW TABLES` lists only the names of TABLE_DESCRIPTIONS."""
+    arrow_name = f"_{name}_arrow"
+    con.register(arrow_name, table)
+    try:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {arrow_name}")
+    finally:
+        con.unregister(arrow_name)
 
 
 def _rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
