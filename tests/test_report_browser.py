@@ -14,7 +14,10 @@ from otc.report import IndexEntry, build_report_model, render_index, render_repo
 from browser import DRAWN_MARKS, chromium, chromium_missing, open_page, read_week
 from doit_helpers import doit, make_project
 
-pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
+pytestmark = [
+    pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or ""),
+    pytest.mark.slow,  # a backfill, a browser and plotly.js parsed cold: seconds
+]
 
 WEEK = dt.date(2025, 12, 26)
 HOSTILE = "<script>alert(1)</script>"
