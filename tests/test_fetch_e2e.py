@@ -152,13 +152,12 @@ def test_refetch_of_a_revised_week_reruns_only_that_weeks_chain_and_its_window(b
     server.configure(weeks={"T1": rows})
     result = doit(built, server.url, "backfill", f"tier={T1}", "weeks_back=3", "refetch=true")
     assert result.returncode == 0, result.stdout + result.stderr
-    ran = stage_lines(result.stdout) + [f"fetch:{line.split()[1]}:{line.split()[2].rstrip(':')}"
-                                        for line in result.stdout.splitlines() if line.startswith("fetch ")]
+    ran = stage_lines(result.stdout)
     assert sorted(ran) == sorted([
         f"fetch:{T1}:2025-12-19", f"fetch:{T1}:2025-12-26",  # both downloaded again...
         f"ingest:{T1}:2025-12-19", f"normalize:{T1}:2025-12-19", f"aggregate:{T1}:2025-12-19",
-        f"rolling:{T1}:2025-12-26", f"snapshot:{T1}:2025-12-26",  # ...only the revised one re-runs
-    ])
+        f"rolling:{T1}:2025-12-26", f"snapshot:{T1}:2025-12-26", f"report:{T1}:2025-12-26",
+    ])  # ...only the revised one re-runs, and the window and report that read it
     line = (built / SOURCES / "week_2025-12-19.psv").read_text().split("\n")[18]
     assert line.split("|")[5] == "5"
 
