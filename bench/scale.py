@@ -1,0 +1,363 @@
+"""How `doit backfill` scales to years: 5 years x 3 tiers of generated weeks, `windows=all`.
+
+    python bench/scale.py [--years 5 | --weeks N] [--rows-per-week 20000]
+                          [--tiers NMS_TIER_1,NMS_TIER_2,OTC] [--repeats 3] [--work-dir DIR] [--out results.json]
+                          [--skip-windows-last] [--skip-reference-130k] [--profile]
+
+Generates 52 x --years weeks (or --weeks) per tier once (bench/generate.py, fixture format) and keeps
+them under --work-dir, so the next invocation with the same sizes reuses them. Then, each
+repeat, interleaved (median over --repeats):
+
+  (s1) cold: `doit backfill tier=all` of every tier-week, `windows=all skip_report=true`,
+       into an empty build directory, one invocation; its rows/s against the rows/s of
+       the 6-week run (the same options): the last 6 weeks of the first tier at the same
+       rows per week (the linearity check), and 6 weeks x 130,000 rows (bench/run.py's size)
+  (s2) identical re-run of (s1): nothing to do
+  (s3) `doit list --all --status` with (s1)'s variables, on (s1)'s build
+  (s4) peak RSS of (s1): the doit process, from os.wait4's rusage (serial doit: one process)
+  (s5) (s1) with `windows=last`, cold: what `windows=all` adds
+
+Every command runs as a subprocess from a directory holding a copy of dodo.py, as a user
+runs it, with `source_dir=<data>/{tier}` so nothing touches the network. --profile also runs
+(s2) and (s3) under cProfile once and prints their top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+PROJECT = BENCH.parent
+PYTHON = sys.executable
+ALL_TIERS = ("NMS_TIER_1", "NMS_TIER_2", "OTC")
+REFERENCE_WEEKS = 6
+REFERENCE_BIG_ROWS = 130_000
+GIB = 1024  # MiB
+STAGE_LINE = re.compile(r"^(fetch|ingest|normalize|aggregate|rolling|snapshot|report)\s+\S+\s+\S+:.*? in ([0-9.]+)s",
+                        re.M)
+
+sys.path.insert(0, str(BENCH))
+import generate  # noqa: E402  (bench/generate.py)
+from run import machine  # noqa: E402  (bench/run.py)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- running doit
+
+
+def run_measured(cmd: list[str], cwd: Path, log_file: Path) -> tuple[float, float, str, int]:
+    """Wall seconds, peak RSS (MiB) of the process (and the children it waited for), its output
+    and exit code. Output goes to a file, so nothing has to be drained while it runs."""
+    with open(log_file, "w+") as out:
+        clock = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - clock
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    return seconds, usage.ru_maxrss / 1024, text, proc.returncode
+
+
+class Project:
+    """A directory holding a copy of dodo.py, where `doit` runs."""
+
+    def __init__(self, home: Path, logs: Path):
+        self.home = home
+        self.logs = logs
+        home.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT / "dodo.py", home / "dodo.py")
+        self.count = 0
+
+    def doit(self, *args: str, wrapper: tuple[str, ...] = ()) -> tuple[float, float, str]:
+        cmd = [*wrapper, PYTHON, "-m", "doit", *args]
+        self.count += 1
+        log = self.logs / f"{self.count:03d}.log"
+        seconds, mib, text, code = run_measured(cmd, self.home, log)
+        if code != 0:
+            raise BenchError(f"exit {code}: {shlex.join(cmd)}\n{text[-3000:]}")
+        return seconds, mib, text
+
+    def backfill(self, variables: list[str], expect_stages: int, options: tuple[str, ...] = ()
+                 ) -> tuple[float, float, str]:
+        seconds, mib, text = self.doit(*options, "backfill", *variables)
+        statuses = re.findall(r"^Status:\s*(\S+)", text, re.M)
+        if not statuses or any(s != "COMPLETED" for s in statuses):
+            raise BenchError(f"backfill did not complete ({statuses}): {shlex.join(variables)}\n{text[-3000:]}")
+        ran = len(STAGE_LINE.findall(text))
+        if ran != expect_stages:
+            raise BenchError(f"expected {expect_stages} stages to run, {ran} did: {shlex.join(variables)}\n"
+                             f"{text[-3000:]}")
+        return seconds, mib, text
+
+
+def stage_seconds(output: str) -> dict[str, float]:
+    """Seconds inside the stages, per stage kind, from the reporter's lines."""
+    totals: dict[str, float] = {}
+    for stage, seconds in STAGE_LINE.findall(output):
+        totals[stage] = totals.get(stage, 0.0) + float(seconds)
+    return totals
+
+
+def variables(source: Path, build: Path, tiers: list[str], start: dt.date, end: dt.date,
+              windows: str = "all") -> list[str]:
+    return [f"tier={','.join(tiers)}", f"start_week={start}", f"end_week={end}",
+            f"source_dir={source}/{{tier}}", f"build_dir={build}", f"windows={windows}",
+            "skip_report=true", "fetch=false"]
+
+
+def expected_stages(tiers: int, weeks: int, windows: str) -> int:
+    """Stages a cold run executes with skip_report: 3 a week, then rolling and snapshot for each
+    range end (every week with windows=all, the last with windows=last)."""
+    return tiers * (3 * weeks + 2 * (weeks if windows == "all" else 1))
+
+
+# --------------------------------------------------------------------------- the data, cached
+
+
+def cached_data(work: Path, rows: int, weeks: int, tiers: list[str], seed: int, end_week: dt.date, log
+                ) -> tuple[Path, list[dt.date]]:
+    """`work/data/<key>/<tier>/week_*.psv`, generated once for these sizes; its weeks."""
+    key = f"r{rows}_w{weeks}_s{seed}_e{end_week}"
+    folder = work / "data" / key
+    weeks_list = generate.fridays(end_week, weeks)
+    for tier in tiers:
+        done = folder / f".{tier.lower()}.complete"
+        if done.exists():
+            continue
+        clock = time.perf_counter()
+        generate.generate(folder, rows, weeks, [tier], "fixture", 0.0, seed, end_week)
+        done.write_text(f"{weeks} weeks x {rows} rows\n")
+        log(f"generated {tier}: {weeks} weeks x {rows:,} rows in {time.perf_counter() - clock:.1f}s under {folder}")
+    return folder, weeks_list
+
+
+def cache_bytecode(folder: Path) -> str:
+    """Let the timed commands keep compiled bytecode, as on a user's second run (see bench/README)."""
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None:
+        return "cached as the environment allows"
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, otc.plan, otc.tasks, otc.runner, otc.stages, otc.reporting"],
+                   cwd=PROJECT, check=True, capture_output=True)
+    return f"PYTHONDONTWRITEBYTECODE was set: unset for the timed commands, cache in {folder}"
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+class Samples(dict):
+    def add(self, key: str, value: float) -> None:
+        self.setdefault(key, []).append(value)
+
+    def median(self, key: str) -> float:
+        return statistics.median(self[key])
+
+
+def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
+    tiers, rows = args.tiers, args.rows_per_week
+    n_weeks = args.weeks
+    info: dict[str, Any] = {"machine": machine(), "bytecode": cache_bytecode(work / "pycache")}
+    data, weeks = cached_data(work, rows, n_weeks, tiers, args.seed, args.end_week, log)
+    ref_weeks = weeks[-REFERENCE_WEEKS:]
+    big_ref = None
+    if not args.skip_reference_130k:
+        big_ref, _ = cached_data(work, REFERENCE_BIG_ROWS, REFERENCE_WEEKS, tiers[:1], args.seed, args.end_week, log)
+    project = Project(work / "project", work / "logs")
+    s = Samples()
+    total_rows = rows * n_weeks * len(tiers)
+    cold_stages = expected_stages(len(tiers), n_weeks, "all")
+    runs = work / "runs"
+
+    for r in range(args.repeats):
+        shutil.rmtree(runs, ignore_errors=True)
+        # the 6-week references, the same options
+        sec, _, _ = project.backfill(variables(data, runs / "ref", tiers[:1], ref_weeks[0], ref_weeks[-1]),
+                                     expected_stages(1, REFERENCE_WEEKS, "all"))
+        s.add("ref6", sec)
+        if big_ref is not None:
+            sec, _, _ = project.backfill(variables(big_ref, runs / "ref130", tiers[:1], ref_weeks[0], ref_weeks[-1]),
+                                         expected_stages(1, REFERENCE_WEEKS, "all"))
+            s.add("ref6_130k", sec)
+        # (s1) cold, (s4) its peak RSS
+        build = runs / "build"
+        big = variables(data, build, tiers, weeks[0], weeks[-1])
+        sec, mib, text = project.backfill(big, cold_stages)
+        s.add("cold", sec)
+        s.add("cold_rss_mib", mib)
+        for stage, seconds in stage_seconds(text).items():
+            s.add(f"cold_stage_{stage}", seconds)
+        progress = [line for line in text.splitlines() if re.match(r"-- \d+/\d+ stages", line)]
+        info["cold_progress_lines"] = progress[:3] + (["..."] if len(progress) > 3 else [])
+        # (s2) identical re-run
+        sec, mib, _ = project.backfill(big, 0)
+        s.add("rerun", sec)
+        s.add("rerun_rss_mib", mib)
+        # (s3) doit list --all --status
+        sec, _, listing = project.doit("list", "--all", "--status", *big)
+        s.add("list_status", sec)
+        info["list_status_lines"] = len(listing.splitlines())
+        # (s5) windows=last, cold
+        if not args.skip_windows_last:
+            sec, mib, _ = project.backfill(variables(data, runs / "last", tiers, weeks[0], weeks[-1], "last"),
+                                           expected_stages(len(tiers), n_weeks, "last"))
+            s.add("cold_last", sec)
+            s.add("cold_last_rss_mib", mib)
+        log(f"repeat {r + 1}/{args.repeats}: 6-week ref {s['ref6'][-1]:.2f}s, cold {s['cold'][-1]:.1f}s "
+            f"({s['cold_rss_mib'][-1]:.0f} MiB), re-run {s['rerun'][-1]:.2f}s, list --status "
+            f"{s['list_status'][-1]:.2f}s" + (f", windows=last {s['cold_last'][-1]:.1f}s"
+                                               if "cold_last" in s else ""))
+        if args.profile and r == 0:
+            info["profiles"] = profile_noop(project, big, work / "profiles")
+    if not args.keep:
+        shutil.rmtree(runs, ignore_errors=True)
+    info["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return report(args, s, info, total_rows)
+
+
+def profile_noop(project: Project, big: list[str], folder: Path) -> dict[str, str]:
+    """cProfile of the re-run and of `doit list --all --status`: their top functions by own time."""
+    import pstats
+    import io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for name, args in (("rerun", ["backfill", *big]), ("list_status", ["list", "--all", "--status", *big])):
+        out = folder / f"{name}.prof"
+        project.doit(*args, wrapper=())  # warm
+        subprocess.run([PYTHON, "-m", "cProfile", "-o", str(out), "-m", "doit", *args], cwd=project.home,
+                       check=True, capture_output=True)
+        text = io.StringIO()
+        pstats.Stats(str(out), stream=text).sort_stats("cumulative").print_stats(25)
+        found[name] = text.getvalue()
+    return found
+
+
+def report(args: argparse.Namespace, s: Samples, info: dict[str, Any], total_rows: int) -> dict[str, Any]:
+    n_weeks, rows, n_tiers = args.weeks, args.rows_per_week, len(args.tiers)
+    cold = s.median("cold")
+    rate = total_rows / cold
+    ref_rate = REFERENCE_WEEKS * rows / s.median("ref6")
+    measures: list[dict[str, Any]] = []
+
+    def measure(key, label, value, unit, target=None, met=None, samples=None):
+        measures.append({"key": key, "measure": label, "value": round(value, 3), "unit": unit, "target": target,
+                         "met": met, "samples": [round(x, 3) for x in samples] if samples else None})
+
+    size = f"{n_weeks} weeks x {n_tiers} tiers = {n_weeks * n_tiers} tier-weeks x {rows:,} rows"
+    measure("cold", f"(s1) cold `doit backfill tier=all windows=all skip_report=true`, {size}", cold, "s",
+            samples=s["cold"])
+    measure("cold_rows_per_second", "(s1) its throughput", rate, "rows/s")
+    measure("ref6", f"(s1) reference: 6 weeks x {rows:,} rows, 1 tier, same options", s.median("ref6"), "s",
+            samples=s["ref6"])
+    measure("throughput_vs_ref6", f"(s1) throughput / the 6-week run's ({ref_rate:,.0f} rows/s)",
+            rate / ref_rate, "x", ">= 0.9", rate / ref_rate >= 0.9)
+    if "ref6_130k" in s:
+        big_rate = REFERENCE_WEEKS * REFERENCE_BIG_ROWS / s.median("ref6_130k")
+        measure("ref6_130k", f"(s1) reference: 6 weeks x {REFERENCE_BIG_ROWS:,} rows (bench/run.py's size), "
+                "same options", s.median("ref6_130k"), "s", samples=s["ref6_130k"])
+        measure("throughput_vs_ref6_130k", f"(s1) throughput / that run's ({big_rate:,.0f} rows/s)",
+                rate / big_rate, "x", ">= 0.9", rate / big_rate >= 0.9)
+    rerun = s.median("rerun")
+    measure("rerun", f"(s2) identical re-run, {n_weeks * n_tiers} tier-weeks (nothing to do)", rerun, "s",
+            "< 3 s", rerun < 3, s["rerun"])
+    listing = s.median("list_status")
+    measure("list_status", "(s3) `doit list --all --status`, same variables, on the built directory", listing, "s",
+            "< 3 s", listing < 3, s["list_status"])
+    rss = max(s["cold_rss_mib"])
+    measure("rss", "(s4) peak RSS of (s1), the largest over the repeats", rss, "MiB", "< 1024 MiB", rss < GIB,
+            s["cold_rss_mib"])
+    if "cold_last" in s:
+        last = s.median("cold_last")
+        measure("cold_last", "(s5) (s1) with windows=last", last, "s", samples=s["cold_last"])
+        measure("windows_all_adds", "(s5) windows=all / windows=last, cold", cold / last, "x", "<= 1.25",
+                cold / last <= 1.25)
+    stage = {k[len("cold_stage_"):]: round(statistics.median(v), 2) for k, v in s.items()
+             if k.startswith("cold_stage_")}
+    return {
+        "command": shlex.join([Path(PYTHON).name, *sys.argv]),
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "parameters": {k: (v.isoformat() if isinstance(v, dt.date) else str(v) if isinstance(v, Path) else v)
+                       for k, v in vars(args).items()},
+        "measures": measures,
+        "cold_stage_seconds": stage,
+        "cold_outside_stages_seconds": round(cold - sum(stage.values()), 2),
+        **info,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| measure | value | target | met | samples |", "|---|---:|---|---|---|"]
+    for m in result["measures"]:
+        value = f"{m['value']:,.0f} {m['unit']}" if m["unit"] in ("rows/s", "MiB") else f"{m['value']:.3f} {m['unit']}"
+        met = "" if m["met"] is None else ("yes" if m["met"] else "no")
+        samples = ", ".join(f"{x:g}" for x in m["samples"]) if m["samples"] else ""
+        lines.append(f"| {m['measure']} | {value} | {m['target'] or ''} | {met} | {samples} |")
+    mach = result["machine"]
+    lines += [
+        "",
+        f"Inside the stages (median, s): {result['cold_stage_seconds']}; outside them: "
+        f"{result['cold_outside_stages_seconds']} s (interpreter, planning, doit's checks and state)",
+        f"Machine: nproc {mach['nproc']} ({mach['cpus_usable']} usable), {mach['cpu_model']}, "
+        f"{mach['memory_gib']} GiB, Python {mach['python']}, {mach['versions']}; load average "
+        f"{mach['load_average_at_start']} at start, {mach['load_average_at_end']} at end; project {mach['project']}",
+        f"Bytecode: {result['bytecode']}",
+        f"Command: {result['command']}",
+    ]
+    for name, text in result.get("profiles", {}).items():
+        lines += ["", f"cProfile of {name} (cumulative):", "```", text.strip(), "```"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--years", type=int, default=5, help="52 weeks each")
+    parser.add_argument("--weeks", type=int, help="weeks per tier instead of 52 x --years (at least 6)")
+    parser.add_argument("--rows-per-week", type=int, default=20_000)
+    parser.add_argument("--tiers", nargs="+", default=list(ALL_TIERS), help="space- or comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "otc-bench-scale",
+                        help="where the generated data is cached (kept) and the runs go")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--end-week", type=dt.date.fromisoformat, default=dt.date(2025, 12, 26))
+    parser.add_argument("--skip-windows-last", action="store_true", help="leave out (s5)")
+    parser.add_argument("--skip-reference-130k", action="store_true",
+                        help="leave out the 6 weeks x 130,000 rows reference")
+    parser.add_argument("--profile", action="store_true", help="cProfile the re-run and the listing once")
+    parser.add_argument("--keep", action="store_true", help="keep the last repeat's build directories")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    args.tiers = generate.parse_tiers(args.tiers)
+    args.weeks = args.weeks or 52 * args.years
+    if args.weeks < REFERENCE_WEEKS or args.repeats < 1:
+        parser.error(f"at least {REFERENCE_WEEKS} weeks and 1 repeat")
+
+    def log(msg: str) -> None:
+        print(f"[scale] {msg}", file=sys.stderr, flush=True)
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    result = benchmark(args, args.work_dir.resolve(), log)
+    print(markdown(result))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
