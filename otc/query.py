@@ -1,4 +1,4 @@
-"""SQL over the outputs: an in-process DuckDB with one view per table, plus the run records."""
+"""SQL over the outputs: an in-process DuckDB with a view per output table, plus the run records."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def backfill_command(build_dir: Path, tier: str = "NMS_TIER_1") -> str:
 
 
 def connect(layout: Layout) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection whose views are the tables of `layout`'s build directory."""
+    """A DuckDB connection whose tables are those of `layout`'s build directory (`TABLE_DESCRIPTIONS`)."""
     if not layout.manifest_file.exists():
         raise NoOutputs(no_outputs_hint(layout.build_dir))
     con = duckdb.connect()
