@@ -1,4 +1,4 @@
-"""FINRA's Query API (SPEC section 6): which weeks are published, and a week's rows as a file.
+"""FINRA's Query API (docs/fetching.md): which weeks are published, and a week's rows as a file.
 
 HTTP goes through one urllib3 PoolManager per client, whose `Retry` policy does every retry:
 connection failures get one quick second try, so an offline run ends within seconds; dropped

@@ -1,5 +1,5 @@
 """FINRA Query API answers to data we trust: pages of rows checked and written in FINRA's file
-format (SPEC section 2), partition lists read as published weeks (and cached in a JSON file).
+format (docs/operations.md), partition lists read as published weeks (and cached in a JSON file).
 
 No HTTP here: `otc.finra` fetches, this module judges what came back.
 """
@@ -65,7 +65,7 @@ class WeekQuery:
         return self.monday.isoformat(), self.tier_id, SUMMARY_TYPE
 
     def body(self, offset: int, limit: int = PAGE_LIMIT) -> dict:
-        """The POST body of SPEC section 6, for the page at `offset`."""
+        """The POST body of FINRA's data request, for the page at `offset`."""
         monday = self.monday.isoformat()
         return {
             "compareFilters": [

@@ -13,7 +13,7 @@ from otc.tiers import Tier
 
 
 class PipelineName(enum.StrEnum):
-    """The name each execution records: the seed's pipeline names, defined here only."""
+    """The name each execution records: the pipeline names queries filter on, defined here only."""
 
     BACKFILL = "otc.backfill_range"
     FETCH = "otc.fetch_week"

@@ -46,7 +46,7 @@ class NormalizeResult:
 def normalize(
     raw: pa.Table, ctx: StageContext, source_locator: str, reject_zero_volume: bool = False
 ) -> NormalizeResult:
-    """Every raw record, in file order, becomes ACCEPTED or REJECTED (SPEC section 3)."""
+    """Every raw record, in file order, becomes ACCEPTED or REJECTED (rules: docs/tables.md)."""
     column = _columns(raw.select(INPUT_COLUMNS))
     order = column["source_line_number"].to_numpy()
     if np.any(order[1:] < order[:-1]):

@@ -1,4 +1,4 @@
-"""Every output table: its name and its Arrow schema, defined once (SPEC section 4)."""
+"""Every output table: its name and its Arrow schema, defined once (documented in docs/tables.md)."""
 
 from __future__ import annotations
 
