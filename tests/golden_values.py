@@ -2,7 +2,7 @@
 
 Literal expected outputs of `doit backfill tier=NMS_TIER_1 start_week=2025-11-21
 end_week=2025-12-26 source_dir=data/fixtures/otc`, written down by hand-checked
-arithmetic (never produced by running otc/). Rules are those of shared/SPEC.md.
+arithmetic (never produced by running otc/). Rules are those of docs/tables.md.
 
 How the numbers were derived
 ----------------------------

@@ -1,4 +1,4 @@
-"""Aggregate: per-symbol summary, per-venue market share and the week's quality checks (SPEC section 3)."""
+"""Aggregate: per-symbol summary, per-venue market share and the week's quality checks (docs/tables.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact rounded ratios: ties half away from zero, never binary floats (SPEC section 1)."""
+"""Exact rounded ratios: ties half away from zero, never binary floats."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Fetching weeks from FINRA's Query API as doit tasks, end to end: the real `doit` command against
-the stand-in server on 127.0.0.1 (SPEC section 6)."""
+the stand-in server on 127.0.0.1 (docs/fetching.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FINRA Query API client (SPEC section 6) against the stand-in server: paging, faults, checks, file."""
+"""FINRA Query API client (docs/fetching.md) against the stand-in server: paging, faults, checks, file."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_week_over_three_pages_is_one_file_in_order(finra_stub, record_total):
     }
     assert download.request_body == body
     assert finra_stub.data_requests()[0].body == body
-    assert json.dumps(download.request_body) == json.dumps(body)  # the SPEC's key order too
+    assert json.dumps(download.request_body) == json.dumps(body)  # the same key order too
 
 
 def test_requests_carry_json_headers_and_our_user_agent(finra_stub):

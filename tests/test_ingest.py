@@ -1,4 +1,4 @@
-"""Ingest: a source file's bytes to raw records, INGEST rejects and counts (SPEC sections 2-3)."""
+"""Ingest: a source file's bytes to raw records, INGEST rejects and counts (docs/tables.md)."""
 
 from __future__ import annotations
 

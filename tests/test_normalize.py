@@ -1,4 +1,4 @@
-"""Normalize: each raw record ACCEPTED or REJECTED by the first failing rule (SPEC section 3)."""
+"""Normalize: each raw record ACCEPTED or REJECTED by the first failing rule (docs/tables.md)."""
 
 from __future__ import annotations
 

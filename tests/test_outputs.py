@@ -1,4 +1,4 @@
-"""The file layer's outputs are the SPEC section 4 data contract.
+"""The file layer's outputs are the data contract of docs/tables.md.
 
 The generic stage runner (otc.runner) writes the six fixture weeks (ingest, normalize, aggregate) and the
 last week's rolling and snapshot into a temporary build directory; the tests read it back the way
@@ -33,7 +33,7 @@ WEEKS = (dt.date(2025, 11, 21), dt.date(2025, 11, 28), dt.date(2025, 12, 5),
 LAST_WEEK = WEEKS[-1]
 STARTED = dt.datetime(2026, 1, 2, 15, 0, tzinfo=dt.timezone.utc)
 
-# --- the contract, written out from SPEC section 4 -----------------------------------------
+# --- the contract, written out by hand from docs/tables.md -------------------------------
 
 DATE, INT, STR, BOOL = pa.date32(), pa.int64(), pa.string(), pa.bool_()
 TIME = pa.timestamp("us", tz="UTC")

@@ -1,4 +1,4 @@
-"""Rolling 6 weeks: averages, trend rules, rounding ties and the two rolling checks (SPEC section 3).
+"""Rolling 6 weeks: averages, trend rules, rounding ties and the two rolling checks (docs/tables.md).
 
 Each edge case is a named param; expected tables are written inline; the last test checks the
 vectorised `rolling_6w` against a slow, obvious loop over exact fractions.
@@ -248,7 +248,7 @@ def _round_half_up(value: Fraction, places: int) -> Decimal:
 
 
 def reference_rolling(rows, window):
-    """The SPEC's rolling rules, one symbol at a time, with exact fractions."""
+    """The rolling rules, one symbol at a time, with exact fractions."""
     by_symbol = defaultdict(list)
     for week, symbol, volume, trades in rows:
         if week in window:

@@ -1,5 +1,5 @@
 """Research snapshot: one row per symbol of the last week, with top venue, rolling fields and
-the week's worst quality status (SPEC section 3)."""
+the week's worst quality status (docs/tables.md)."""
 
 from __future__ import annotations
 
