@@ -92,9 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 def _tables_epilog() -> str:
     width = max(len(name) for name in TABLE_DESCRIPTIONS)
     lines = [f"  {name:<{width}}  {text}" for name, text in TABLE_DESCRIPTIONS.items()]
-    return ("tables and views:\n" + "\n".join(lines) + "\n\n"
-            "Every table has week_ending and tier; a table with no files yet is empty, with its columns.\n"
-            "docs/tables.md lists every column.")
+    return ("tables:\n" + "\n".join(lines) + "\n\n"
+            "The first nine also have week_ending, tier, execution_id and batch_id; one with no files\n"
+            "yet is empty, with its columns. A range-end week is the range's last (every week with\n"
+            "windows=all). docs/tables.md lists every column.")
 
 
 def _tier(text: str) -> Tier:

@@ -42,17 +42,17 @@ RECORD_VIEWS = ("otc_week_manifest", "otc_batches", "executions")
 
 #: Every table a query can name, with one line on what a row is: `otc sql --help` lists these.
 TABLE_DESCRIPTIONS: dict[str, str] = {
-    Table.RAW.value: "one row per source line read, as parsed (ingest)",
+    Table.RAW.value: "one row per parsed source line, exact repeats left out (ingest)",
     Table.REJECTS.value: "one row per rejected line or record, with its reason (ingest, normalize)",
     Table.NORMALIZATION_MAP.value: "one row per raw record: ACCEPTED or REJECTED, and why (normalize)",
     Table.VENUE_VOLUME.value: "one row per accepted symbol and venue (MPID) of a week (normalize)",
     Table.SYMBOL_SUMMARY.value: "one row per symbol and week: volume, trades, venues (aggregate)",
     Table.VENUE_SHARE.value: "one row per venue and week: volume and market share (aggregate)",
     Table.QUALITY_CHECKS.value: "one row per quality check of a week: PASS, WARN or FAIL (aggregate, rolling)",
-    Table.ROLLING_6W.value: "one row per symbol and window end week: 6-week averages and trend (rolling)",
-    Table.RESEARCH_SNAPSHOT.value: "one row per symbol and window end week: the week with its rolling figures (snapshot)",
+    Table.ROLLING_6W.value: "one row per symbol and range-end week: 6-week averages and trend (rolling)",
+    Table.RESEARCH_SNAPSHOT.value: "one row per symbol and range-end week: totals, top venue, 6-week trend (snapshot)",
     "otc_week_manifest": "one row per tier-week: source file, row counts and the stage reached",
-    "otc_batches": "one row per backfill run (batch): its range, status and metrics",
+    "otc_batches": "one row per batch (one tier's backfill run): its range, status and metrics",
     "executions": "one row per execution of every batch: stage, parent, status, times, metrics",
 }
 

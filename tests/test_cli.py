@@ -451,6 +451,6 @@ def test_sql_help_documents_its_options_and_every_table(capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     for option in ("--build-dir BUILD_DIR", "--format {table,csv,json}", "--wide"):
         assert option in out
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in out.split("tables and views:\n")[1].splitlines()
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in out.split("tables:\n")[1].splitlines()
               if line.startswith("  ")}
     assert listed == TABLE_DESCRIPTIONS
