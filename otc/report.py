@@ -1,4 +1,4 @@
-"""The weekly research report (SPEC section 8): its model, its pages and the chart library.
+"""The weekly research report: its model, its pages and the chart library.
 
 `build_report_model` turns a tier-week's tables into plain values, `render_report` and
 `render_index` turn those into HTML; `write_assets` puts the chart library beside the pages,
