@@ -280,7 +280,7 @@ def write_report_index(layout: Layout) -> None:
 
 
 def summary_block(outcome: BatchOutcome) -> str:
-    """The original closing block (Pipeline, Status, Metrics), plus raw-line, skipped and stage counts.
+    """The original closing block (Pipeline, Status, Metrics), plus raw-line, skipped and stage counts."""
     lines = [f"Pipeline: {BACKFILL_PIPELINE}", f"Status: {outcome.status}"]
     if outcome.document.get("range_reason"):
         lines.append(f"Range: {outcome.document['range_reason']}")
