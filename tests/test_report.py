@@ -1,4 +1,4 @@
-"""The weekly research report (SPEC section 8): each section's values from small hand-made
+"""The weekly research report: each section's values from small hand-made
 tables and from the real fixture backfill, numbers formatted for people, and pages that are
 well-formed, fetch nothing and show hostile data as text."""
 
