@@ -280,19 +280,18 @@ def test_up_to_date_stage_keeps_the_lineage_of_the_run_that_made_it(fixture_back
     assert json.loads(manifest.read_text()) == json.loads((fixture_backfill.root / "build/manifest.json").read_text())
 
 
-def test_changed_source_reruns_the_rolling_and_snapshot_of_an_earlier_range_that_read_it(project: Path):
+def test_changed_source_reruns_the_rolling_and_snapshot_of_an_earlier_range_that_read_it(built: Path):
     earlier = ["tier=NMS_TIER_1", "start_week=2025-11-21", "end_week=2025-12-19", SOURCE]
-    assert doit(project, "backfill", *earlier).returncode == 0
-    assert doit(project, "backfill", *RANGE).returncode == 0
-    source = project / "data/fixtures/otc/week_2025-12-12.psv"
+    assert doit(built, "backfill", *earlier).returncode == 0  # besides RANGE, built already
+    source = built / "data/fixtures/otc/week_2025-12-12.psv"
     source.write_text(source.read_text() + "2025-12-12|NMS_TIER_1|ZZZZ|NITE|100|1\n")
-    result = doit(project, "backfill", *RANGE)
+    result = doit(built, "backfill", *RANGE)
     assert sorted(stage_lines(result.stdout)) == sorted(
         _week_and_window("2025-12-12") + ["rolling:NMS_TIER_1:2025-12-19", "snapshot:NMS_TIER_1:2025-12-19"])
-    rolling = ds.dataset(project / "build/otc_symbol_rolling_6w").to_table().to_pylist()
+    rolling = ds.dataset(built / "build/otc_symbol_rolling_6w").to_table().to_pylist()
     zzzz_weeks = sorted(str(r["week_ending"]) for r in rolling if r["symbol"] == "ZZZZ")
     assert zzzz_weeks == ["2025-12-19", "2025-12-26"]  # both windows now read the new week
-    again = doit(project, "backfill", *RANGE)
+    again = doit(built, "backfill", *RANGE)
     assert metrics(again.stdout)["stages_run"] == "0"
 
 
