@@ -52,3 +52,14 @@ def fixture_rerun(fixture_backfill: FixtureRun, tmp_path_factory: pytest.TempPat
 def built(fixture_backfill: FixtureRun, tmp_path: Path) -> Path:
     """This test's own copy of the project after the first fixture backfill."""
     return copy_project(fixture_backfill.root, tmp_path / "project")
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Without pytest-xdist (`-p no:xdist`, or a venv from before it joined the test extra), the
+    `--numprocesses`/`--dist` of the addopts in pyproject.toml are accepted and the suite runs in
+    one process. (pytest keeps one-letter options for plugins: the addopts spell `-n` out.)"""
+    if pluginmanager.hasplugin("xdist"):
+        return
+    group = parser.getgroup("xdist-absent", "pytest-xdist is not active: accepted, ignored")
+    group.addoption("--numprocesses", dest="numprocesses", default=None, help="ignored")
+    group.addoption("--dist", dest="dist", default="no", help="ignored")
