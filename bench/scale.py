@@ -10,8 +10,10 @@ repeat, interleaved (median over --repeats):
 
   (s1) cold: `doit backfill tier=all` of every tier-week, `windows=all skip_report=true`,
        into an empty build directory, one invocation; its rows/s against the rows/s of
-       the 6-week run (the same options): the last 6 weeks of the first tier at the same
-       rows per week (the linearity check), and 6 weeks x 130,000 rows (bench/run.py's size)
+       smaller cold runs with the same options: the last 6 weeks of the first tier at the
+       same rows per week, 6 weeks x 130,000 rows (bench/run.py's size), and the last
+       --linear-weeks (52) weeks of the first tier, where the fixed costs of one command
+       (interpreter, imports) are already spread thin: the linearity check proper
   (s2) identical re-run of (s1): nothing to do
   (s3) `doit list --all --status` with (s1)'s variables, on (s1)'s build
   (s4) peak RSS of (s1): the doit process, from os.wait4's rusage (serial doit: one process)
@@ -191,6 +193,11 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
         sec, _, _ = project.backfill(variables(data, runs / "ref", tiers[:1], ref_weeks[0], ref_weeks[-1]),
                                      expected_stages(1, REFERENCE_WEEKS, "all"))
         s.add("ref6", sec)
+        if args.linear_weeks:
+            span = weeks[-args.linear_weeks:]
+            sec, _, _ = project.backfill(variables(data, runs / "ref_linear", tiers[:1], span[0], span[-1]),
+                                         expected_stages(1, len(span), "all"))
+            s.add("ref_linear", sec)
         if big_ref is not None:
             sec, _, _ = project.backfill(variables(big_ref, runs / "ref130", tiers[:1], ref_weeks[0], ref_weeks[-1]),
                                          expected_stages(1, REFERENCE_WEEKS, "all"))
@@ -268,6 +275,12 @@ def report(args: argparse.Namespace, s: Samples, info: dict[str, Any], total_row
             samples=s["ref6"])
     measure("throughput_vs_ref6", f"(s1) throughput / the 6-week run's ({ref_rate:,.0f} rows/s)",
             rate / ref_rate, "x", ">= 0.9", rate / ref_rate >= 0.9)
+    if "ref_linear" in s:
+        lin_rate = args.linear_weeks * rows / s.median("ref_linear")
+        measure("ref_linear", f"(s1) reference: {args.linear_weeks} weeks x {rows:,} rows, 1 tier, same options",
+                s.median("ref_linear"), "s", samples=s["ref_linear"])
+        measure("throughput_vs_ref_linear", f"(s1) throughput / that run's ({lin_rate:,.0f} rows/s)",
+                rate / lin_rate, "x", ">= 0.9", rate / lin_rate >= 0.9)
     if "ref6_130k" in s:
         big_rate = REFERENCE_WEEKS * REFERENCE_BIG_ROWS / s.median("ref6_130k")
         measure("ref6_130k", f"(s1) reference: 6 weeks x {REFERENCE_BIG_ROWS:,} rows (bench/run.py's size), "
@@ -336,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the generated data is cached (kept) and the runs go")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--end-week", type=dt.date.fromisoformat, default=dt.date(2025, 12, 26))
+    parser.add_argument("--linear-weeks", type=int, default=52,
+                        help="weeks of the one-tier reference run (0: none)")
     parser.add_argument("--skip-windows-last", action="store_true", help="leave out (s5)")
     parser.add_argument("--skip-reference-130k", action="store_true",
                         help="leave out the 6 weeks x 130,000 rows reference")
@@ -345,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.tiers = generate.parse_tiers(args.tiers)
     args.weeks = args.weeks or 52 * args.years
+    args.linear_weeks = min(args.linear_weeks, args.weeks)
     if args.weeks < REFERENCE_WEEKS or args.repeats < 1:
         parser.error(f"at least {REFERENCE_WEEKS} weeks and 1 repeat")
 

@@ -78,19 +78,21 @@ def test_scale_runs_end_to_end_at_a_tiny_size(tmp_path: Path):
     out = tmp_path / "scale.json"
     done = subprocess.run(
         [sys.executable, str(BENCH / "scale.py"), "--weeks", "7", "--rows-per-week", "200",
-         "--tiers", "NMS_TIER_1,OTC", "--repeats", "1", "--skip-reference-130k",
+         "--tiers", "NMS_TIER_1,OTC", "--repeats", "1", "--skip-reference-130k", "--linear-weeks", "7",
          "--work-dir", str(tmp_path / "work"), "--out", str(out)],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(out.read_text())
     found = measures(result)
-    assert set(found) == {"cold", "cold_rows_per_second", "ref6", "throughput_vs_ref6", "rerun", "list_status",
-                          "rss", "cold_last", "windows_all_adds"}
+    assert set(found) == {"cold", "cold_rows_per_second", "ref6", "throughput_vs_ref6", "ref_linear",
+                          "throughput_vs_ref_linear", "rerun", "list_status", "rss", "cold_last", "windows_all_adds"}
     cold = found["cold"]["value"]
     assert found["cold_rows_per_second"]["value"] == pytest.approx(7 * 2 * 200 / cold, rel=1e-2)
     assert found["throughput_vs_ref6"]["value"] == pytest.approx(
         (7 * 2 * 200 / cold) / (6 * 200 / found["ref6"]["value"]), rel=1e-2)
+    assert found["throughput_vs_ref_linear"]["value"] == pytest.approx(
+        (7 * 2 * 200 / cold) / (7 * 200 / found["ref_linear"]["value"]), rel=1e-2)
     assert found["windows_all_adds"]["value"] == pytest.approx(cold / found["cold_last"]["value"], rel=1e-2)
     assert 20 < found["rss"]["value"] < 1024
     for m in found.values():
