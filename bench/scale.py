@@ -19,6 +19,9 @@ repeat, interleaved (median over --repeats):
   (s4) peak RSS of (s1): the doit process, from os.wait4's rusage (serial doit: one process)
   (s5) (s1) with `windows=last`, cold: what `windows=all` adds
 
+Each figure is wall time (the targets); the CPU seconds (user and system) of the same
+commands are shown beside them, being less moved by other processes on the machine.
+
 Every command runs as a subprocess from a directory holding a copy of dodo.py, as a user
 runs it, with `source_dir=<data>/{tier}` so nothing touches the network. --profile also runs
 (s2) and (s3) under cProfile once and prints their top functions.
@@ -63,9 +66,10 @@ class BenchError(RuntimeError):
 # --------------------------------------------------------------------------- running doit
 
 
-def run_measured(cmd: list[str], cwd: Path, log_file: Path) -> tuple[float, float, str, int]:
-    """Wall seconds, peak RSS (MiB) of the process (and the children it waited for), its output
-    and exit code. Output goes to a file, so nothing has to be drained while it runs."""
+def run_measured(cmd: list[str], cwd: Path, log_file: Path) -> tuple[float, float, float, str, int]:
+    """Wall seconds, CPU seconds (user and system), peak RSS (MiB) of the process (and of the
+    children it waited for), its output and exit code. Output goes to a file, so nothing has
+    to be drained while it runs."""
     with open(log_file, "w+") as out:
         clock = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -74,7 +78,7 @@ def run_measured(cmd: list[str], cwd: Path, log_file: Path) -> tuple[float, floa
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    return seconds, usage.ru_maxrss / 1024, text, proc.returncode
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text, proc.returncode
 
 
 class Project:
@@ -87,12 +91,13 @@ class Project:
         logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / "dodo.py", home / "dodo.py")
         self.count = 0
+        self.last_cpu = 0.0  # CPU seconds of the last command: less moved by other processes than wall time
 
     def doit(self, *args: str, wrapper: tuple[str, ...] = ()) -> tuple[float, float, str]:
         cmd = [*wrapper, PYTHON, "-m", "doit", *args]
         self.count += 1
         log = self.logs / f"{self.count:03d}.log"
-        seconds, mib, text, code = run_measured(cmd, self.home, log)
+        seconds, self.last_cpu, mib, text, code = run_measured(cmd, self.home, log)
         if code != 0:
             raise BenchError(f"exit {code}: {shlex.join(cmd)}\n{text[-3000:]}")
         return seconds, mib, text
@@ -193,20 +198,24 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
         sec, _, _ = project.backfill(variables(data, runs / "ref", tiers[:1], ref_weeks[0], ref_weeks[-1]),
                                      expected_stages(1, REFERENCE_WEEKS, "all"))
         s.add("ref6", sec)
+        s.add("ref6_cpu", project.last_cpu)
         if args.linear_weeks:
             span = weeks[-args.linear_weeks:]
             sec, _, _ = project.backfill(variables(data, runs / "ref_linear", tiers[:1], span[0], span[-1]),
                                          expected_stages(1, len(span), "all"))
             s.add("ref_linear", sec)
+            s.add("ref_linear_cpu", project.last_cpu)
         if big_ref is not None:
             sec, _, _ = project.backfill(variables(big_ref, runs / "ref130", tiers[:1], ref_weeks[0], ref_weeks[-1]),
                                          expected_stages(1, REFERENCE_WEEKS, "all"))
             s.add("ref6_130k", sec)
+            s.add("ref6_130k_cpu", project.last_cpu)
         # (s1) cold, (s4) its peak RSS
         build = runs / "build"
         big = variables(data, build, tiers, weeks[0], weeks[-1])
         sec, mib, text = project.backfill(big, cold_stages)
         s.add("cold", sec)
+        s.add("cold_cpu", project.last_cpu)
         s.add("cold_rss_mib", mib)
         for stage, seconds in stage_seconds(text).items():
             s.add(f"cold_stage_{stage}", seconds)
@@ -215,16 +224,19 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
         # (s2) identical re-run
         sec, mib, _ = project.backfill(big, 0)
         s.add("rerun", sec)
+        s.add("rerun_cpu", project.last_cpu)
         s.add("rerun_rss_mib", mib)
         # (s3) doit list --all --status
         sec, _, listing = project.doit("list", "--all", "--status", *big)
         s.add("list_status", sec)
+        s.add("list_status_cpu", project.last_cpu)
         info["list_status_lines"] = len(listing.splitlines())
         # (s5) windows=last, cold
         if not args.skip_windows_last:
             sec, mib, _ = project.backfill(variables(data, runs / "last", tiers, weeks[0], weeks[-1], "last"),
                                            expected_stages(len(tiers), n_weeks, "last"))
             s.add("cold_last", sec)
+            s.add("cold_last_cpu", project.last_cpu)
             s.add("cold_last_rss_mib", mib)
         log(f"repeat {r + 1}/{args.repeats}: 6-week ref {s['ref6'][-1]:.2f}s, cold {s['cold'][-1]:.1f}s "
             f"({s['cold_rss_mib'][-1]:.0f} MiB), re-run {s['rerun'][-1]:.2f}s, list --status "
@@ -260,47 +272,50 @@ def report(args: argparse.Namespace, s: Samples, info: dict[str, Any], total_row
     n_weeks, rows, n_tiers = args.weeks, args.rows_per_week, len(args.tiers)
     cold = s.median("cold")
     rate = total_rows / cold
-    ref_rate = REFERENCE_WEEKS * rows / s.median("ref6")
     measures: list[dict[str, Any]] = []
 
-    def measure(key, label, value, unit, target=None, met=None, samples=None):
+    def cpu(key: str) -> float | None:
+        return s.median(f"{key}_cpu") if f"{key}_cpu" in s else None
+
+    def measure(key, label, value, unit, target=None, met=None, samples=None, cpu_value=None):
         measures.append({"key": key, "measure": label, "value": round(value, 3), "unit": unit, "target": target,
-                         "met": met, "samples": [round(x, 3) for x in samples] if samples else None})
+                         "met": met, "samples": [round(x, 3) for x in samples] if samples else None,
+                         "cpu": None if cpu_value is None else round(cpu_value, 3)})
+
+    def seconds(key, label, target=None, limit=None):
+        value = s.median(key)
+        measure(key, label, value, "s", target, None if limit is None else value < limit, s[key], cpu(key))
+
+    def against(key, label, ref_key, ref_rows):
+        """(s1)'s rows/s over a reference run's, by wall time (the target) and by CPU time."""
+        ratio = rate / (ref_rows / s.median(ref_key))
+        by_cpu = (total_rows / cpu("cold")) / (ref_rows / cpu(ref_key))
+        measure(key, f"{label} ({ref_rows / s.median(ref_key):,.0f} rows/s)", ratio, "x", ">= 0.9", ratio >= 0.9,
+                cpu_value=by_cpu)
 
     size = f"{n_weeks} weeks x {n_tiers} tiers = {n_weeks * n_tiers} tier-weeks x {rows:,} rows"
-    measure("cold", f"(s1) cold `doit backfill tier=all windows=all skip_report=true`, {size}", cold, "s",
-            samples=s["cold"])
-    measure("cold_rows_per_second", "(s1) its throughput", rate, "rows/s")
-    measure("ref6", f"(s1) reference: 6 weeks x {rows:,} rows, 1 tier, same options", s.median("ref6"), "s",
-            samples=s["ref6"])
-    measure("throughput_vs_ref6", f"(s1) throughput / the 6-week run's ({ref_rate:,.0f} rows/s)",
-            rate / ref_rate, "x", ">= 0.9", rate / ref_rate >= 0.9)
+    seconds("cold", f"(s1) cold `doit backfill tier=all windows=all skip_report=true`, {size}")
+    measure("cold_rows_per_second", "(s1) its throughput", rate, "rows/s", cpu_value=total_rows / cpu("cold"))
+    seconds("ref6", f"(s1) reference: 6 weeks x {rows:,} rows, 1 tier, same options")
+    against("throughput_vs_ref6", "(s1) throughput / the 6-week run's", "ref6", REFERENCE_WEEKS * rows)
     if "ref_linear" in s:
-        lin_rate = args.linear_weeks * rows / s.median("ref_linear")
-        measure("ref_linear", f"(s1) reference: {args.linear_weeks} weeks x {rows:,} rows, 1 tier, same options",
-                s.median("ref_linear"), "s", samples=s["ref_linear"])
-        measure("throughput_vs_ref_linear", f"(s1) throughput / that run's ({lin_rate:,.0f} rows/s)",
-                rate / lin_rate, "x", ">= 0.9", rate / lin_rate >= 0.9)
+        seconds("ref_linear", f"(s1) reference: {args.linear_weeks} weeks x {rows:,} rows, 1 tier, same options")
+        against("throughput_vs_ref_linear", "(s1) throughput / that run's", "ref_linear", args.linear_weeks * rows)
     if "ref6_130k" in s:
-        big_rate = REFERENCE_WEEKS * REFERENCE_BIG_ROWS / s.median("ref6_130k")
-        measure("ref6_130k", f"(s1) reference: 6 weeks x {REFERENCE_BIG_ROWS:,} rows (bench/run.py's size), "
-                "same options", s.median("ref6_130k"), "s", samples=s["ref6_130k"])
-        measure("throughput_vs_ref6_130k", f"(s1) throughput / that run's ({big_rate:,.0f} rows/s)",
-                rate / big_rate, "x", ">= 0.9", rate / big_rate >= 0.9)
-    rerun = s.median("rerun")
-    measure("rerun", f"(s2) identical re-run, {n_weeks * n_tiers} tier-weeks (nothing to do)", rerun, "s",
-            "< 3 s", rerun < 3, s["rerun"])
-    listing = s.median("list_status")
-    measure("list_status", "(s3) `doit list --all --status`, same variables, on the built directory", listing, "s",
-            "< 3 s", listing < 3, s["list_status"])
+        seconds("ref6_130k", f"(s1) reference: 6 weeks x {REFERENCE_BIG_ROWS:,} rows (bench/run.py's size), "
+                "same options")
+        against("throughput_vs_ref6_130k", "(s1) throughput / that run's", "ref6_130k",
+                REFERENCE_WEEKS * REFERENCE_BIG_ROWS)
+    seconds("rerun", f"(s2) identical re-run, {n_weeks * n_tiers} tier-weeks (nothing to do)", "< 3 s", 3)
+    seconds("list_status", "(s3) `doit list --all --status`, same variables, on the built directory", "< 3 s", 3)
     rss = max(s["cold_rss_mib"])
     measure("rss", "(s4) peak RSS of (s1), the largest over the repeats", rss, "MiB", "< 1024 MiB", rss < GIB,
             s["cold_rss_mib"])
     if "cold_last" in s:
+        seconds("cold_last", "(s5) (s1) with windows=last")
         last = s.median("cold_last")
-        measure("cold_last", "(s5) (s1) with windows=last", last, "s", samples=s["cold_last"])
         measure("windows_all_adds", "(s5) windows=all / windows=last, cold", cold / last, "x", "<= 1.25",
-                cold / last <= 1.25)
+                cold / last <= 1.25, cpu_value=cpu("cold") / cpu("cold_last"))
     stage = {k[len("cold_stage_"):]: round(statistics.median(v), 2) for k, v in s.items()
              if k.startswith("cold_stage_")}
     return {
@@ -316,12 +331,17 @@ def report(args: argparse.Namespace, s: Samples, info: dict[str, Any], total_row
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| measure | value | target | met | samples |", "|---|---:|---|---|---|"]
+    lines = ["| measure | value | by CPU time | target | met | samples |", "|---|---:|---:|---|---|---|"]
+
+    def number(value: float, unit: str) -> str:
+        return f"{value:,.0f} {unit}" if unit in ("rows/s", "MiB") else f"{value:.3f} {unit}"
+
     for m in result["measures"]:
-        value = f"{m['value']:,.0f} {m['unit']}" if m["unit"] in ("rows/s", "MiB") else f"{m['value']:.3f} {m['unit']}"
+        by_cpu = "" if m["cpu"] is None else number(m["cpu"], m["unit"])
         met = "" if m["met"] is None else ("yes" if m["met"] else "no")
         samples = ", ".join(f"{x:g}" for x in m["samples"]) if m["samples"] else ""
-        lines.append(f"| {m['measure']} | {value} | {m['target'] or ''} | {met} | {samples} |")
+        lines.append(f"| {m['measure']} | {number(m['value'], m['unit'])} | {by_cpu} | {m['target'] or ''} | {met} "
+                     f"| {samples} |")
     mach = result["machine"]
     lines += [
         "",
