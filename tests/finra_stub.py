@@ -22,7 +22,7 @@ Config (JSON; every key optional):
       "tier_first": false,        # default partitions: [tier id, Monday] instead of [Monday, tier id]
       "record_total": true,       # send Record-Total; false: never; a number: send that instead
       "empty_page": 204,          # how a page past the last row is answered: 204, or 200 with []
-      "faults": [{"method": "POST", "path": "/data/...", "tier": "T1", "week": "2025-12-22",
+      "faults": [{"method": "POST", "path": DATA_PATH, "tier": "T1", "week": "2025-12-22",
                   "offset": 5000, "on": [1, 2],
                   "status": 500, "retry_after": "1", "body": "...", "headers": {},
                   "drop": false, "delay": 0.0}],
@@ -38,8 +38,8 @@ word (`drop`), or answers `status` with `body`, `retry_after` and `headers`; wit
 answers normally after the delay. The first fault in the list that hits wins.
 
 Every request is logged (method, path, headers, parsed body, arrival and end times, status,
-bytes sent, requests in flight on arrival) in `requests`, and, when `log_file` is set, as a
-JSON line there.
+bytes sent, requests in flight on arrival, the process's CPU seconds at its end) in
+`requests`, and, when `log_file` is set, as a JSON line there.
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ class LoggedRequest:
     bytes_sent: int
     in_flight: int  # requests being served on arrival, this one included
     error: str | None = None  # the answer could not be written (the client had gone)
+    cpu: float = 0.0  # the server process's CPU seconds when the answer was written (time.process_time)
 
 
 class _Settings:
@@ -260,8 +261,11 @@ class FinraStub:
             stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
             with self._lock:
                 if stamp != self._file_stamp:
-                    self._settings = _Settings(json.loads(self._config_file.read_text(encoding="utf-8")))
-                    self._file_stamp = stamp
+                    try:
+                        self._settings = _Settings(json.loads(self._config_file.read_text(encoding="utf-8")))
+                        self._file_stamp = stamp
+                    except ValueError:  # caught half-written: keep the last config, read it again next time
+                        pass
         return self._settings
 
     def _enter(self) -> int:
@@ -337,7 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             stub._leave(LoggedRequest(method, self.path, dict(self.headers.items()), body, arrived, time.time(),
-                                      status, sent, in_flight, error), settings.config.get("log_file"))
+                                      status, sent, in_flight, error, time.process_time()),
+                        settings.config.get("log_file"))
 
     def _data(self, settings: _Settings, query: dict) -> tuple[int, int]:
         if "error" in query:
