@@ -58,13 +58,13 @@ def stage_task(spec: StageSpec, job: StageJob, batch: Batch, force: bool, planne
                 "week_ending": week.isoformat(), **job.options.pick(upstream_options(spec))}
     uptodate: list[Any] = [config_changed(settings)]
     task_dep: list[str] = []
-    if spec.reads_source:
-        assert job.source_path is not None
+    if spec.reads_source and (Stage.FETCH, tier, week) in planned.stages:
+        task_dep.append(task_name(Stage.FETCH, tier, week))
+    if job.source_path is not None and Artifact.SOURCE not in spec.artifacts:
         # judged by content like a file_dep, but a missing file (its fetch failed) means
-        # "run and record why" rather than doit's error, so the other weeks go on
+        # "run and record why" rather than doit's error, so the other weeks go on; the whole
+        # week's chain checks it, so `doit list --status` shows every stage a change re-runs
         uptodate.append(SourceUnchanged(str(job.source_path)))
-        if (Stage.FETCH, tier, week) in planned.stages:
-            task_dep.append(task_name(Stage.FETCH, tier, week))
     if force or not (spec.reads or spec.reads_source):
         uptodate.append(False)  # a stage that reads nothing cannot be judged: it runs when planned
     planned.stages.add((spec.stage, tier, week))

@@ -405,7 +405,7 @@ def write_case(sources: Path, case: Case, week: dt.date) -> None:
 
 def backfill(root: Path, start: dt.date, end: dt.date, *extra: str) -> subprocess.CompletedProcess:
     return doit(root, "backfill", f"tier={TIER}", f"start_week={start.isoformat()}",
-                f"end_week={end.isoformat()}", f"source_dir={SOURCE_DIR}", *extra)
+                f"end_week={end.isoformat()}", f"source_dir={SOURCE_DIR}", "skip_report=true", *extra)
 
 
 def read_tables(build: Path) -> dict[str, list[dict]]:
