@@ -22,7 +22,7 @@ from typing import Callable
 
 import pytest
 
-from doit_helpers import FixtureRun, copy_project
+from doit_helpers import RANGE, FixtureRun, copy_project, doit
 from otc.cli import main
 from otc.console_table import MIN_WIDTH, cut, fit, text_width
 from otc.layout import Layout, Stage
@@ -137,7 +137,7 @@ def test_execution_chain_query(sql_json):
     roots = [r for r in rows if r["parent_execution_id"] is None]
     assert [r["pipeline_name"] for r in roots] == ["otc.backfill_range", "otc.backfill_range"]
     children = [r for r in rows if r["parent_execution_id"] is not None]
-    assert len(children) == 21
+    assert len(children) == 20
     for row in children:
         assert by_id[row["parent_execution_id"]]["pipeline_name"] == PARENT_PIPELINE[row["pipeline_name"]]
 
@@ -178,8 +178,8 @@ def test_batches_view(sql_json):
     rows = sql_json("SELECT status, weeks_processed, stages_run, stages_up_to_date "
                            "FROM otc_batches ORDER BY started_at")
     assert rows == [
-        {"status": "COMPLETED", "weeks_processed": 6, "stages_run": 21, "stages_up_to_date": 0},
-        {"status": "COMPLETED", "weeks_processed": 6, "stages_run": 0, "stages_up_to_date": 21},
+        {"status": "COMPLETED", "weeks_processed": 6, "stages_run": 20, "stages_up_to_date": 0},
+        {"status": "COMPLETED", "weeks_processed": 6, "stages_run": 0, "stages_up_to_date": 20},
     ]
 
 
@@ -259,7 +259,7 @@ def test_status_shows_each_week_and_the_latest_batch(built: Path, tmp_path: Path
     lines = result.stdout.splitlines()
     latest = [i for i, line in enumerate(lines) if line.startswith("Latest batch: ")]
     assert len(latest) == 1 and lines[latest[0]].startswith("Latest batch: backfill_NMS_TIER_1_2025-11-21_2025-12-26_")
-    assert lines[latest[0] + 1] == "  status: COMPLETED, weeks processed 6/6, stages run 0, up to date 21"
+    assert lines[latest[0] + 1] == "  status: COMPLETED, weeks processed 6/6, stages run 0, up to date 20"
 
 
 def test_status_shows_each_tiers_latest_batch(tmp_path: Path, capsys):
@@ -429,7 +429,10 @@ def test_report_week_must_be_a_friday(reports: Layout, capsys):
     assert "week must be a Friday, got 2025-12-20 (Saturday). Nearest Friday: 2025-12-26" in capsys.readouterr().err
 
 
-def test_report_after_a_backfill(built: Path, capsys):
+def test_report_after_a_backfill(built: Path, tmp_path: Path, capsys):
+    # the shared fixture backfill leaves the report out (skip_report=true): render it in a copy
+    built = copy_project(built, tmp_path / "copy")
+    assert doit(built, "backfill", *[arg for arg in RANGE if arg != "skip_report=true"]).returncode == 0
     result = report(Layout(built / "build"), capsys)
     assert result.stdout == f"{built}/build/report/NMS_TIER_1/2025-12-26.html\n"
     assert Path(result.stdout.strip()).read_text().lstrip().lower().startswith("<!doctype html>")
