@@ -38,6 +38,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 WAITING_STAGES = ("rolling", "snapshot", "backfill")
 
 
+#: Tasks that are stages; the batch and backfill tasks only report.
+STAGE_NAMES = {"fetch", "ingest", "normalize", "aggregate", "rolling", "snapshot", "report"}
+
+
 def instrument(log_fd: int) -> None:
     """Wrap doit's runner so that workers and the main process append timings to `log_fd`."""
     execute, process = runner.Runner.execute_task, runner.MRunner._process_result
@@ -78,7 +82,7 @@ def summarize(lines: list[str], launched: float, returned: float) -> str:
         for (_, end, name), (start, _, following) in zip(tasks, tasks[1:]):
             if not following.startswith(WAITING_STAGES):
                 handover[name.split(":")[0]].append(start - end)
-    stages = [t for tasks in runs.values() for t in tasks if not t[2].startswith("backfill")]
+    stages = [t for tasks in runs.values() for t in tasks if t[2].split(":")[0] in STAGE_NAMES]
     if not stages:
         raise SystemExit("no stage timings were noted: did the workers not inherit the wrapping?")
     first = min(start for start, _, _ in stages)
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(work)
         code = DoitMain().run(["-n", str(args.workers), "-P", "process", "backfill", f"tier={args.tier}",
                                f"start_week={args.start_week}", f"end_week={args.end_week}",
-                               f"source_dir={args.source_dir.resolve()}", "build_dir=build"])
+                               f"source_dir={args.source_dir.resolve()}", "build_dir=build", "skip_report=true"])
         returned = time.monotonic()
         os.close(log_fd)
         if code != 0:

@@ -134,7 +134,7 @@ class Doit:
 
     def backfill(self, source_dir: Path, build_dir: Path, *variables: str, options: tuple[str, ...] = (),
                  expect_run: int | None = None, wrapper: tuple[str, ...] = ()) -> tuple[float, str]:
-        cmd = [*wrapper, PYTHON, "-m", "doit", *options, "backfill", f"tier={self.tier_of(variables)}",
+        cmd = [*wrapper, PYTHON, "-m", "doit", *options, "backfill", "skip_report=true", f"tier={self.tier_of(variables)}",
                *[v for v in variables if not v.startswith("tier=")],
                f"source_dir={source_dir}", f"build_dir={build_dir}"]
         seconds, output = run_timed(cmd, cwd=self.home)
@@ -300,7 +300,7 @@ def cache_bytecode(folder: Path) -> str:
     if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None:
         return "cached as the environment allows"
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
-    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, duckdb, otc.tasks, otc.steps, pyarrow.csv, pyarrow.parquet"],
+    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, duckdb, otc.plan, otc.runner, otc.stages, pyarrow.csv, pyarrow.parquet"],
                    cwd=PROJECT, check=True, capture_output=True)
     return f"PYTHONDONTWRITEBYTECODE was set: unset for the timed commands, cache in {folder}"
 
@@ -385,7 +385,7 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
                                       args.seed, args.end_week)
         week = generate_week(big_files[0])
         build = work / "bigbuild"
-        cmd = [PYTHON, "-m", "doit", "backfill", f"tier={TIER}", *week_range([week]),
+        cmd = [PYTHON, "-m", "doit", "backfill", "skip_report=true", f"tier={TIER}", *week_range([week]),
                f"source_dir={big_files[0].parent}", f"build_dir={build}"]
         mib, s, output = peak_rss_mib(cmd, home.home)
         if metrics(output).get("status") != "COMPLETED":
