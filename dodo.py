@@ -7,5 +7,5 @@ DOIT_CONFIG = BUILD.doit_config()
 
 
 def task_backfill():
-    """Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot."""
+    """Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report."""
     yield from BUILD.tasks()

@@ -253,7 +253,7 @@ def backfill_task(plans: list[TierPlan], unresolved: dict[str, str], strict: boo
     tiers = [plan.params.tier.value for plan in plans]
     return {
         "basename": BACKFILL_TASK,
-        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot"
+        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report"
         + (f" ({', '.join(tiers)})" if tiers else ""),
         "actions": [(close_run, [build_dir, tiers, unresolved, strict])],
         "task_dep": [f"{BATCH_TASK}:{tier}" for tier in tiers],
@@ -280,7 +280,7 @@ def failing_task(message: str, build_dir: Path | None = None) -> dict[str, Any]:
     """The `backfill` task of an invocation that cannot plan: it fails with one line."""
     return {
         "basename": BACKFILL_TASK,
-        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot",
+        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report",
         "actions": [(_return_failure, [message])],
         "uptodate": [False],
         "verbosity": 2,

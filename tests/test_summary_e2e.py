@@ -79,3 +79,13 @@ def test_strict_makes_a_failed_check_a_non_zero_exit(rejected_week: Path):
     assert "strict=true: a quality check is at FAIL (NMS_TIER_1)" in result.stderr
     batch = json.loads(next((rejected_week / "b2/batches").glob("*.json")).read_text())
     assert batch["status"] == "COMPLETED" and batch["strict_failed"] is True
+
+
+def test_doit_help_backfill_lists_every_parameter(tmp_path: Path):
+    result = doit(make_project(tmp_path / "p", []), "help", "backfill")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("backfill  Backfill tiers' weeks")
+    for parameter in PARAMETERS:
+        assert any(line.split()[:1] == [f"{parameter.name}={parameter.default}"] and parameter.help in line
+                   for line in lines), parameter.name
