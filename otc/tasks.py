@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from doit.exceptions import TaskFailed
+from doit.dependency import UptodateCalculator
 from doit.tools import config_changed
 
 from otc.batch import BatchPlan, finish_batch, finish_run, summary_block
@@ -93,8 +94,21 @@ def group_docs(basenames: set[str]) -> list[dict[str, Any]]:
     """The group task of each stage (`doit ingest` runs every ingest), with its `doit list` help."""
     docs = {spec.stage.value: spec.doc for spec in SPECS.values()}
     docs[BATCH_TASK] = "Write a tier's batch file and print its summary block."
-    return [{"basename": name, "name": None, "doc": docs[name]} for name in sorted(basenames, key=_group_order)
-            if name in docs]
+    return [{"basename": name, "name": None, "doc": docs[name], "uptodate": [GroupUpToDate()]}
+            for name in sorted(basenames, key=_group_order) if name in docs]
+
+
+class GroupUpToDate(UptodateCalculator):
+    """A group task (`ingest`, all ingests) is up to date when every task in it is, so that
+    `doit list --status` marks it R only when one of them would run."""
+
+    def setup(self, dep_manager, tasks_dict) -> None:
+        super().setup(dep_manager, tasks_dict)
+        self.dep_manager = dep_manager
+
+    def __call__(self, task, values) -> bool:
+        return all(self.dep_manager.get_status(self.tasks_dict[name], self.tasks_dict).status == "up-to-date"
+                   for name in task.task_dep)
 
 
 def _group_order(name: str) -> int:

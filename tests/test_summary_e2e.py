@@ -89,3 +89,17 @@ def test_doit_help_backfill_lists_every_parameter(tmp_path: Path):
     for parameter in PARAMETERS:
         assert any(line.split()[:1] == [f"{parameter.name}={parameter.default}"] and parameter.help in line
                    for line in lines), parameter.name
+
+
+def test_group_tasks_are_up_to_date_when_all_their_stages_are(fixture_backfill, tmp_path: Path):
+    from doit_helpers import RANGE, copy_project
+
+    root = copy_project(fixture_backfill.root, tmp_path / "p")
+    listed = doit(root, "list", "--status", *RANGE)
+    status = dict(line.split()[1::-1][:2] for line in listed.stdout.splitlines())
+    assert {status[g] for g in ("ingest", "normalize", "aggregate", "rolling", "snapshot")} == {"U"}
+    source = root / "data/fixtures/otc/week_2025-12-19.psv"
+    source.write_text(source.read_text() + "2025-12-19|NMS_TIER_1|ZZZZ|NITE|1|1\n")
+    listed = doit(root, "list", "--status", *RANGE)
+    status = dict(line.split()[1::-1][:2] for line in listed.stdout.splitlines())
+    assert [status[g] for g in ("ingest", "normalize", "aggregate", "rolling")] == ["R", "R", "R", "U"]
