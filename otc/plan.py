@@ -22,11 +22,8 @@ from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
 from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, REPEATED, BackfillRequest, parse_request
 from otc.reporting import reporter_for
 from otc.session import RunSession
-from otc.tasks import BACKFILL_TASK, Planned, TierPlan, backfill_task, failing_task, group_docs, tier_tasks
+from otc.tasks import BACKFILL_TASK, BATCH_TASK, Planned, TierPlan, backfill_task, failing_task, group_docs, tier_tasks
 from otc.tiers import Tier
-
-PublishedWeeks = Callable[[], Mapping[Tier, tuple[dt.date, ...]]]
-
 
 @dataclasses.dataclass(frozen=True)
 class Build:
@@ -53,11 +50,11 @@ class Build:
             return cls(build_dir, (failing_task(problem),), (), dep_file=":memory:")
         try:
             request = parse_request(variables, today or dt.date.today())
+            layout = Layout(request.build_dir)
+            published = _published_weeks(request, layout, now, environ)
         except ParameterError as exc:
             no_variables = not any(name != "build_dir" for name in variables)
             return cls(build_dir, (failing_task(str(exc)),), (), no_variables)
-        layout = Layout(request.build_dir)
-        published = _published_weeks(request, layout, now, environ)
         planned = Planned(layout)
         task_dicts: list[dict[str, Any]] = []
         plans: list[TierPlan] = []
@@ -75,7 +72,7 @@ class Build:
         task_dicts.append(backfill_task(plans, unresolved, request.strict, request.build_dir))
         task_dicts[:0] = group_docs({t["basename"] for t in task_dicts if t.get("name")})
         names = tuple(f"{t['basename']}:{t['name']}" for t in task_dicts
-                      if t.get("name") and t["basename"] != "batch")
+                      if t.get("name") and t["basename"] != BATCH_TASK)
         return cls(request.build_dir, tuple(task_dicts), names)
 
     def doit_config(self) -> dict[str, Any]:

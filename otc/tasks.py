@@ -20,6 +20,7 @@ from otc.layout import Layout, Stage
 from otc.lineage import Batch
 from otc.params import BackfillParams
 from otc.reporting import UserFailure
+from otc.schemas import Table
 from otc.runner import StageJob, active_reads, read_record, run_stage
 from otc.sources import source_problem
 from otc.stage import Artifact, Options, StageSpec
@@ -127,7 +128,7 @@ class Planned:
     layout: Layout
     stages: set[tuple[Stage, Tier, dt.date]] = dataclasses.field(default_factory=set)
 
-    def available(self, stage: Stage, table, tier: Tier, week: dt.date) -> bool:
+    def available(self, stage: Stage, table: Table, tier: Tier, week: dt.date) -> bool:
         """Produced by a task of this run, or left complete on disk by an earlier one."""
         if (stage, tier, week) in self.stages:
             return True
