@@ -103,4 +103,5 @@ class StageSpec:
     options: tuple[str, ...] = ()  # Options fields that change this stage's own results
     parent: Stage | None = None  # whose execution is the parent (None: the backfill's)
     manifest_stage: str | None = None  # what the manifest says once this stage has completed
-    per_range_end: bool = False  # rolling and snapshot: for range ends, not every week
+    per_range_end: bool = False  # rolling, snapshot, report: for range ends, not every week
+    skip_flag: str | None = None  # the backfill parameter that leaves this stage out

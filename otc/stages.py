@@ -123,7 +123,7 @@ ROLLING = StageSpec(
     reads=(Read("summaries", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=tuple(rolling.INPUT_COLUMNS),
                 weeks=WINDOW_WEEKS, required=False),),
     writes=(Table.ROLLING_6W, Table.QUALITY_CHECKS),
-    per_range_end=True,
+    per_range_end=True, skip_flag="skip_rolling",
 )
 SNAPSHOT = StageSpec(
     stage=Stage.SNAPSHOT, pipeline_name=PipelineName.SNAPSHOT, version=SNAPSHOT_VERSION,
@@ -138,7 +138,7 @@ SNAPSHOT = StageSpec(
         Read("rolling_checks", Table.QUALITY_CHECKS, Stage.ROLLING, required=False, when="with_rolling"),
     ),
     writes=(Table.RESEARCH_SNAPSHOT,),
-    options=("with_rolling",), parent=Stage.ROLLING, per_range_end=True,
+    options=("with_rolling",), parent=Stage.ROLLING, per_range_end=True, skip_flag="skip_snapshot",
 )
 
 def _compute_report(inputs: Inputs, ctx: StageContext) -> Result:
@@ -179,12 +179,16 @@ REPORT = StageSpec(
         Read("history", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=("week_ending", "symbol", "total_volume"),
              weeks=HISTORY_WEEKS, required=False),
     ),
-    parent=Stage.SNAPSHOT, per_range_end=True,
+    parent=Stage.SNAPSHOT, per_range_end=True, skip_flag="skip_report",
 )
 
 #: Every stage, in the order a tier-week goes through them.
 STAGES: tuple[StageSpec, ...] = (FETCH, INGEST, NORMALIZE, AGGREGATE, ROLLING, SNAPSHOT, REPORT)
 SPECS: dict[Stage, StageSpec] = {spec.stage: spec for spec in STAGES}
+#: A tier-week's own chain after its source file (fetch runs only for a week to download).
+WEEK_CHAIN = tuple(spec for spec in STAGES if not spec.per_range_end and Artifact.SOURCE not in spec.artifacts)
+#: What a range end gets, in order.
+RANGE_END_STAGES = tuple(spec for spec in STAGES if spec.per_range_end)
 
 
 def upstream_options(spec: StageSpec) -> tuple[str, ...]:
@@ -202,4 +206,4 @@ def upstream_options(spec: StageSpec) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-__all__ = ["STAGES", "SPECS", "Options", "upstream_options"]
+__all__ = ["STAGES", "SPECS", "WEEK_CHAIN", "RANGE_END_STAGES", "Options", "upstream_options"]

@@ -24,7 +24,7 @@ from otc.schemas import Table
 from otc.runner import StageJob, active_reads, read_record, run_stage
 from otc.sources import source_problem
 from otc.stage import Artifact, Options, StageSpec
-from otc.stages import SPECS, upstream_options
+from otc.stages import RANGE_END_STAGES, SPECS, WEEK_CHAIN, upstream_options
 from otc.tiers import Tier
 
 BACKFILL_TASK = "backfill"
@@ -175,7 +175,7 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
                 continue
         else:
             continue
-        for spec in (SPECS[Stage.INGEST], SPECS[Stage.NORMALIZE], SPECS[Stage.AGGREGATE]):
+        for spec in WEEK_CHAIN:
             yield emit(spec, job)
         building.add(week)
 
@@ -185,9 +185,8 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
     if building:
         for end in params.range_ends:
             job = StageJob(tier, end, layout, options)
-            for spec, skip in ((SPECS[Stage.ROLLING], params.skip_rolling), (SPECS[Stage.SNAPSHOT], params.skip_snapshot),
-                               (SPECS[Stage.REPORT], params.skip_report or params.skip_snapshot)):
-                if skip:
+            for spec in RANGE_END_STAGES:
+                if _left_out(spec, params, options):
                     continue
                 if planned.can_run(spec, job):
                     task = emit(spec, job)
@@ -223,6 +222,14 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
     }
 
 
+def _left_out(spec: StageSpec, params: BackfillParams, options: Options) -> bool:
+    """Left out by its own skip parameter, or because a range-end stage it reads is."""
+    if spec.skip_flag and getattr(params, spec.skip_flag):
+        return True
+    return any(SPECS[read.stage].per_range_end and _left_out(SPECS[read.stage], params, options)
+               for read in active_reads(spec, options))
+
+
 def _why_not(stage: Stage, end: dt.date) -> str:
     if stage is Stage.ROLLING:
         return f"no weekly summary in the 6-week window ending {end}"
@@ -240,16 +247,14 @@ def _refresh_tasks(
     They read this run's outputs, so they are tasks too: a changed source re-runs every
     window and report that reads it, not only the current range's.
     """
-    window_stages = (Stage.ROLLING, Stage.SNAPSHOT, Stage.REPORT)
-    on_disk = {stage: set(layout.record_weeks(stage, tier)) for stage in window_stages}
+    on_disk = {spec.stage: set(layout.record_weeks(spec.stage, tier)) for spec in RANGE_END_STAGES}
     for end in sorted(set().union(*on_disk.values()) - ends):
         snapshot = read_record(layout, Stage.SNAPSHOT, tier, end)
         with_rolling = end in on_disk[Stage.ROLLING] and (
             snapshot is None or snapshot["execution"]["params"].get("with_rolling", True))
         job = StageJob(tier, end, layout, dataclasses.replace(options, with_rolling=with_rolling))
-        for stage in window_stages:
-            spec = SPECS[stage]
-            if end in on_disk[stage] and planned.reads_produced(spec, job) and planned.can_run(spec, job):
+        for spec in RANGE_END_STAGES:
+            if end in on_disk[spec.stage] and planned.reads_produced(spec, job) and planned.can_run(spec, job):
                 yield stage_task(spec, job, batch, force, planned)
 
 
