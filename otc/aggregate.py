@@ -8,7 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import all_distinct, pair_keys
+from otc.columns import all_distinct, count_true, pair_keys
 from otc.context import StageContext
 from otc.lineage import PipelineName
 from otc.errors import OtcError
@@ -79,9 +79,9 @@ def aggregate(venue_volume: pa.Table, ctx: StageContext) -> AggregateResult:
 
     checks = [
         zero_count_check("no_negative_volumes", CheckCategory.INTEGRITY,
-                         _count(pc.less(venue_volume["total_shares"], 0)), "negative volumes"),
+                         count_true(pc.less(venue_volume["total_shares"], 0)), "negative volumes"),
         zero_count_check("no_negative_trades", CheckCategory.INTEGRITY,
-                         _count(pc.less(venue_volume["total_trades"], 0)), "negative trade counts"),
+                         count_true(pc.less(venue_volume["total_trades"], 0)), "negative trade counts"),
         _share_sum_check(share),
         zero_count_check("no_duplicate_symbols", CheckCategory.INTEGRITY,
                          n - len(pc.unique(summary["symbol"])), "duplicate symbols"),
@@ -125,10 +125,6 @@ def _sorted_by_key(grouped: pa.Table, key: str) -> pa.Table:
         position = grouped.schema.get_field_index(key)
         grouped = grouped.set_column(position, key, grouped[key].cast(pa.string()))
     return grouped.sort_by(key)
-
-
-def _count(mask: pa.ChunkedArray | pa.Array) -> int:
-    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
 def _int64(values: pa.ChunkedArray) -> pa.Array:

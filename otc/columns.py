@@ -51,3 +51,8 @@ def all_distinct(keys: np.ndarray) -> bool:
         return int(np.count_nonzero(seen)) == len(keys)
     ordered = np.sort(keys)
     return not bool(np.any(ordered[1:] == ordered[:-1]))
+
+
+def count_true(mask: pa.Array | pa.ChunkedArray) -> int:
+    """How many values of a boolean column are true (nulls count as false)."""
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import all_distinct, pair_keys
+from otc.columns import all_distinct, count_true, pair_keys
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.reasons import Detail, RejectCode, RejectStage, Rule, first_failure, quoted, reject_rows
@@ -71,7 +71,7 @@ def normalize(
     rejected = pc.invert(accepted)
     hashes = column["record_hash"]
 
-    kept = int(pc.sum(accepted.cast(pa.int64())).as_py() or 0)
+    kept = count_true(accepted)
     everything = kept == n  # the usual case: no filtering, no copies
 
     def keep(values: pa.Array) -> pa.Array:

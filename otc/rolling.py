@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import run_starts
+from otc.columns import count_true, run_starts
 from otc.context import StageContext
 from otc.lineage import PipelineName
 from otc.exact import ValueOutOfRange, decimal_from_unscaled, round_ratio
@@ -92,11 +92,10 @@ def trend(first: np.ndarray, last: np.ndarray) -> tuple[pa.Array, pa.Array]:
 
 def rolling_checks(rolling: pa.Table) -> list[Check]:
     total = rolling.num_rows
-    complete = int(pc.sum(rolling["is_complete_window"].cast(pa.int64())).as_py() or 0)
+    complete = count_true(rolling["is_complete_window"])
     share = (Decimal(100 * complete) / Decimal(total)).quantize(Decimal("0.1"), ROUND_HALF_UP) if total else Decimal("0.0")
     enough = total > 0 and 2 * complete >= total
-    zero = int(pc.sum(pc.or_(pc.equal(rolling["avg_6w_volume"], 0),
-                             pc.equal(rolling["avg_6w_trades"], 0)).cast(pa.int64())).as_py() or 0)
+    zero = count_true(pc.or_(pc.equal(rolling["avg_6w_volume"], 0), pc.equal(rolling["avg_6w_trades"], 0)))
     return [
         Check(
             "rolling_window_complete", CheckCategory.COMPLETENESS,

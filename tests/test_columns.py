@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from otc.columns import all_distinct, as_dictionary, pair_keys
+from otc.columns import all_distinct, as_dictionary, count_true, pair_keys
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,12 @@ def test_pair_keys_are_equal_exactly_when_both_values_are():
     for i in range(4):
         for j in range(4):
             assert (keys[i] == keys[j]) == (pairs[i] == pairs[j]), (i, j)
+
+
+@pytest.mark.parametrize("mask, expected", [
+    pytest.param(pa.array([], pa.bool_()), 0, id="empty"),
+    pytest.param(pa.array([True, False, None, True]), 2, id="nulls-are-not-true"),
+    pytest.param(pa.chunked_array([[True], [True, True], []]), 3, id="chunked"),
+])
+def test_count_true(mask, expected):
+    assert count_true(mask) == expected
