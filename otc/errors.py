@@ -21,6 +21,15 @@ class UpstreamFailed(OtcError):
     """A stage's input was not produced because an earlier stage failed."""
 
 
+class ValueOutOfRange(OtcError, OverflowError):
+    """A value does not fit its column's type (a rounded decimal, a 6-week sum); `row` is the
+    first such row, when known."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row
+
+
 class BuildDirBusy(OtcError):
     """Another run holds the build directory."""
 
@@ -47,7 +56,3 @@ class FinraRefused(FinraError):
 
 class FinraBadData(FinraError):
     """FINRA answered, but the data cannot be trusted (wrong week, tier or type; too few rows)."""
-
-
-class NotPublished(FinraError):
-    """FINRA has not published the week for the tier yet."""

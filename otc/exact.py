@@ -8,17 +8,9 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from otc.errors import OtcError
+from otc.errors import ValueOutOfRange
 
 _INT64_MAX = 2**63 - 1
-
-
-class ValueOutOfRange(OtcError, OverflowError):
-    """A rounded value does not fit its column's decimal type; `row` is the first such row."""
-
-    def __init__(self, message: str, row: int | None = None):
-        super().__init__(message)
-        self.row = row
 
 
 def round_ratio(

@@ -24,3 +24,17 @@ def test_importing_otc_first_makes_arrow_use_jemalloc():
 
 def test_an_allocator_the_user_chose_is_kept():
     assert allocator(ARROW_DEFAULT_MEMORY_POOL="system") == "system"
+
+
+def test_every_error_users_can_cause_is_an_otc_error_in_one_module():
+    import inspect
+
+    from otc import errors
+
+    names = {name for name, value in vars(errors).items() if inspect.isclass(value) and issubclass(value, Exception)}
+    assert names == {
+        "OtcError", "ParameterError", "SourceError", "UpstreamFailed", "ValueOutOfRange", "BuildDirBusy",
+        "NoOutputs", "QueryError", "FinraError", "FinraUnreachable", "FinraRefused", "FinraBadData",
+    }
+    assert all(issubclass(getattr(errors, name), errors.OtcError) for name in names)
+    assert all(getattr(errors, name).__doc__ for name in names)
