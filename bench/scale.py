@@ -24,7 +24,8 @@ commands are shown beside them, being less moved by other processes on the machi
 
 Every command runs as a subprocess from a directory holding a copy of dodo.py, as a user
 runs it, with `source_dir=<data>/{tier}` so nothing touches the network. --profile also runs
-(s2) and (s3) under cProfile once and prints their top functions.
+(s2) and (s3) under cProfile once, and the rolling and snapshot stages of the first tier's
+last --linear-weeks weeks in-process on (s1)'s build, and prints their top functions.
 """
 
 from __future__ import annotations
@@ -243,29 +244,69 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
             f"{s['list_status'][-1]:.2f}s" + (f", windows=last {s['cold_last'][-1]:.1f}s"
                                                if "cold_last" in s else ""))
         if args.profile and r == 0:
-            info["profiles"] = profile_noop(project, big, work / "profiles")
+            profiled_weeks = weeks[-(args.linear_weeks or REFERENCE_WEEKS):]
+            info["profiles"] = profile_runs(project, big, build, tiers[0], profiled_weeks, work / "profiles")
     if not args.keep:
         shutil.rmtree(runs, ignore_errors=True)
     info["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return report(args, s, info, total_rows)
 
 
-def profile_noop(project: Project, big: list[str], folder: Path) -> dict[str, str]:
-    """cProfile of the re-run and of `doit list --all --status`: their top functions by own time."""
-    import pstats
+def profile_runs(project: Project, big: list[str], build: Path, tier: str, weeks: list[dt.date],
+                 folder: Path) -> dict[str, str]:
+    """cProfile of the re-run and of `doit list --all --status` (each as its own command, after
+    an unprofiled warm-up), and of the window stages (rolling, then snapshot, of `weeks`)
+    called in this process on (s1)'s build, as doit's runner calls them."""
     import io
+    import pstats
 
     folder.mkdir(parents=True, exist_ok=True)
     found = {}
     for name, args in (("rerun", ["backfill", *big]), ("list_status", ["list", "--all", "--status", *big])):
         out = folder / f"{name}.prof"
-        project.doit(*args, wrapper=())  # warm
+        project.doit(*args)  # warm
         subprocess.run([PYTHON, "-m", "cProfile", "-o", str(out), "-m", "doit", *args], cwd=project.home,
                        check=True, capture_output=True)
         text = io.StringIO()
-        pstats.Stats(str(out), stream=text).sort_stats("cumulative").print_stats(25)
+        stats = pstats.Stats(str(out), stream=text).sort_stats("cumulative")
+        stats.print_stats(r"otc/|dodo|doit/(runner|dependency|cmd_list|cmd_run)\.py", 30)
         found[name] = text.getvalue()
+    found["window_stages"] = profile_window_stages(build, tier, weeks)
     return found
+
+
+def profile_window_stages(build: Path, tier: str, weeks: list[dt.date]) -> str:
+    """Where the time of rolling and snapshot goes: both stages of `weeks` run again in this
+    process under cProfile, each kind timed apart."""
+    import cProfile
+    import io
+    import pstats
+
+    sys.path.insert(0, str(PROJECT))
+    from otc.layout import Layout, Stage
+    from otc.lineage import Batch, new_execution_id, utc_now
+    from otc.runner import StageJob, run_stage
+    from otc.stage import Options
+    from otc.stages import SPECS
+    from otc.tiers import Tier
+
+    batch = Batch("bench_scale_profile", new_execution_id(), utc_now())
+    lines = []
+    for stage in (Stage.ROLLING, Stage.SNAPSHOT):
+        jobs = [StageJob(Tier(tier), week, Layout(build), Options()) for week in weeks]
+        run_stage(SPECS[stage], jobs[0], batch)  # warm: imports
+        profiler = cProfile.Profile()
+        clock = time.perf_counter()
+        profiler.enable()
+        for job in jobs:
+            run_stage(SPECS[stage], job, batch)
+        profiler.disable()
+        seconds = time.perf_counter() - clock
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(r"otc/|pyarrow/", 18)
+        lines.append(f"{stage.value}: {len(jobs)} weeks of {tier} in {seconds:.2f} s under cProfile\n"
+                     + text.getvalue())
+    return "\n".join(lines)
 
 
 def report(args: argparse.Namespace, s: Samples, info: dict[str, Any], total_rows: int) -> dict[str, Any]:
@@ -374,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-windows-last", action="store_true", help="leave out (s5)")
     parser.add_argument("--skip-reference-130k", action="store_true",
                         help="leave out the 6 weeks x 130,000 rows reference")
-    parser.add_argument("--profile", action="store_true", help="cProfile the re-run and the listing once")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the re-run, the listing and the window stages once")
     parser.add_argument("--keep", action="store_true", help="keep the last repeat's build directories")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
