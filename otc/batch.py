@@ -12,6 +12,7 @@ from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, ut
 from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
 from otc.schemas import Table
+from otc.tiers import Tier
 from otc.store import read_json, write_bytes, write_json
 
 
@@ -50,7 +51,7 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     """Read the stage records, write the batch file and the manifest, and return the outcome."""
     params, batch = plan.params, plan.batch
     layout = Layout(params.build_dir)
-    records = load_records(layout)
+    records = load_records(layout, params.tier)
     tier = params.tier.value
     ledger = _Ledger(batch.execution_id)
 
@@ -114,9 +115,11 @@ def finish_batch(plan: BatchPlan) -> BatchOutcome:
     }
     if plan.range_reason:
         document["range_reason"] = plan.range_reason
-    document["quality"] = quality_outcome(layout, params, [w["week_ending"] for w in processed],
-                                          window_out[Stage.ROLLING]["completed"])
-    document["rejects_by_reason"] = rejects_by_reason(layout, params, [w["week_ending"] for w in processed])
+    week_records = [records[(tier, w["week_ending"])] for w in processed]
+    rolled = [records[(tier, last)][Stage.ROLLING]] if window_out[Stage.ROLLING]["completed"] else []
+    document["quality"] = quality_outcome(layout, params.tier, [r[Stage.AGGREGATE] for r in week_records] + rolled)
+    document["rejects_by_reason"] = rejects_by_reason(
+        layout, params.tier, [r[stage] for r in week_records for stage in (Stage.INGEST, Stage.NORMALIZE)])
     document["reports"] = [str(layout.report_file(params.tier, w)) for w in params.range_ends
                            if completed(records.get((tier, w.isoformat()), {}).get(Stage.REPORT))]
     if params.strict:
@@ -203,38 +206,41 @@ def _window_outcome(
     }
 
 
-def quality_outcome(layout: Layout, params: BackfillParams, weeks: list[str], rolled: bool) -> dict[str, list[str]]:
-    """The checks at FAIL and WARN of the processed weeks (and of the last week's rolling), as
-    `check_name week` strings."""
-    files = [layout.table_file(Table.QUALITY_CHECKS, params.tier, dt.date.fromisoformat(w), Stage.AGGREGATE)
-             for w in weeks]
-    if rolled:
-        files.append(layout.table_file(Table.QUALITY_CHECKS, params.tier, params.end_week, Stage.ROLLING))
+def quality_outcome(layout: Layout, tier: Tier, records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The checks at FAIL and WARN in these aggregate and rolling records, as `check_name week`."""
     found: dict[str, list[str]] = {"FAIL": [], "WARN": []}
-    for row in _rows(files, ["week_ending", "check_name", "status"]):
-        if row["status"] in found:
-            found[row["status"]].append(f"{row['check_name']} {row['week_ending']}")
+    for record in records:
+        for status, names in _record_part(layout, tier, record, "checks").items():
+            if status in found:
+                found[status] += [f"{name} {record['week_ending']}" for name in names]
     return found
 
 
-def rejects_by_reason(layout: Layout, params: BackfillParams, weeks: list[str]) -> dict[str, int]:
-    """How many rows of the processed weeks were rejected, per reason code, most first."""
-    files = [layout.table_file(Table.REJECTS, params.tier, dt.date.fromisoformat(w), stage)
-             for w in weeks for stage in (Stage.INGEST, Stage.NORMALIZE)]
+def rejects_by_reason(layout: Layout, tier: Tier, records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many rows these ingest and normalize records rejected, per reason code, most first."""
     counts: dict[str, int] = {}
-    for row in _rows(files, ["reason_code"]):
-        counts[row["reason_code"]] = counts.get(row["reason_code"], 0) + 1
+    for record in records:
+        for code, count in _record_part(layout, tier, record, "rejects_by_reason").items():
+            counts[code] = counts.get(code, 0) + count
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _rows(files: list[Path], columns: list[str]) -> list[dict[str, Any]]:
+def _record_part(layout: Layout, tier: Tier, record: dict[str, Any], key: str) -> dict[str, Any]:
+    """A record's summary of its checks or rejects; records written before stages kept one are
+    summarised from the stage's table instead."""
+    if key in record:
+        return record[key]
     import pyarrow.parquet as pq
 
-    rows = []
-    for path in files:
-        if path.exists():
-            rows += pq.read_table(path, columns=columns).to_pylist()
-    return rows
+    from otc.stages import check_outcome, reject_counts
+
+    stage, week = Stage(record["stage"]), dt.date.fromisoformat(record["week_ending"])
+    table = Table.QUALITY_CHECKS if key == "checks" else Table.REJECTS
+    path = layout.table_file(table, tier, week, stage)
+    if not path.exists():
+        return {}
+    data = pq.read_table(path)
+    return check_outcome(data) if key == "checks" else reject_counts(data)
 
 
 def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, Any]], strict: bool) -> str | None:

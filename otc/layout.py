@@ -53,8 +53,9 @@ class Layout:
         folder = self.build_dir / "_records" / tier.value
         return sorted(dt.date.fromisoformat(p.name[: -len(suffix)]) for p in folder.glob(f"*{suffix}"))
 
-    def record_files(self) -> list[Path]:
-        return sorted((self.build_dir / "_records").glob("*/*.json"))
+    def record_files(self, tier: Tier | None = None) -> list[Path]:
+        """Every stage record, or one tier's."""
+        return sorted((self.build_dir / "_records").glob(f"{tier.value if tier else '*'}/*.json"))
 
     def report_file(self, tier: Tier, week: dt.date) -> Path:
         return self.report_dir / tier.value / f"{week.isoformat()}.html"

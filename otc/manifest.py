@@ -13,6 +13,7 @@ from typing import Any
 from otc.layout import Layout, Stage
 from otc.lineage import ExecutionStatus
 from otc.store import read_json, write_json
+from otc.tiers import Tier
 
 
 class ManifestStage(enum.StrEnum):
@@ -92,10 +93,10 @@ def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None 
     }
 
 
-def load_records(layout: Layout) -> dict[tuple[str, str], dict[Stage, dict[str, Any]]]:
-    """Every stage record under the build directory, by (tier, week_ending)."""
+def load_records(layout: Layout, tier: Tier | None = None) -> dict[tuple[str, str], dict[Stage, dict[str, Any]]]:
+    """Every stage record under the build directory (of one tier), by (tier, week_ending)."""
     by_week: dict[tuple[str, str], dict[Stage, dict[str, Any]]] = defaultdict(dict)
-    for path in layout.record_files():
+    for path in layout.record_files(tier):
         record = read_json(path)
         by_week[(record["tier"], record["week_ending"])][Stage(record["stage"])] = record
     return by_week

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from otc import aggregate, ingest, normalize, rolling, snapshot
 from otc.context import StageContext
@@ -39,6 +40,20 @@ def _compute_fetch(inputs: Inputs, ctx: StageContext) -> Result:
                   files={Artifact.SOURCE: download.content}, extra={"fetch": record})
 
 
+def reject_counts(rejects: pa.Table) -> dict[str, int]:
+    """Rows per reject reason code, kept in the stage's record for the run's summary."""
+    counts = pc.value_counts(rejects["reason_code"]) if rejects.num_rows else []
+    return {item["values"].as_py(): item["counts"].as_py() for item in counts}
+
+
+def check_outcome(checks: pa.Table) -> dict[str, list[str]]:
+    """The names of the checks at each status, kept in the stage's record for the run's summary."""
+    outcome: dict[str, list[str]] = {}
+    for name, status in zip(checks["check_name"].to_pylist(), checks["status"].to_pylist()):
+        outcome.setdefault(status, []).append(name)
+    return outcome
+
+
 def _compute_ingest(inputs: Inputs, ctx: StageContext) -> Result:
     assert inputs.source_path is not None
     source = read_source(inputs.source_path)
@@ -47,7 +62,7 @@ def _compute_ingest(inputs: Inputs, ctx: StageContext) -> Result:
     identity = {"source_locator": source.locator, "source_sha256": source.sha256, "source_bytes": source.size,
                 "source_format": result.source_format.value}
     return Result({Table.RAW: result.raw, Table.REJECTS: result.rejects}, counts, result.counts.inserted,
-                  extra={"source": identity})
+                  extra={"source": identity, "rejects_by_reason": reject_counts(result.rejects)})
 
 
 def _compute_normalize(inputs: Inputs, ctx: StageContext) -> Result:
@@ -57,7 +72,8 @@ def _compute_normalize(inputs: Inputs, ctx: StageContext) -> Result:
     result = normalize.normalize(inputs["raw"], ctx, locator, inputs.options.reject_zero_volume)
     tables = {Table.VENUE_VOLUME: result.venue_volume, Table.NORMALIZATION_MAP: result.normalization_map,
               Table.REJECTS: result.rejects}
-    return Result(tables, {"accepted": result.accepted, "rejected": result.rejected}, result.accepted)
+    return Result(tables, {"accepted": result.accepted, "rejected": result.rejected}, result.accepted,
+                  extra={"rejects_by_reason": reject_counts(result.rejects)})
 
 
 def _compute_aggregate(inputs: Inputs, ctx: StageContext) -> Result:
@@ -65,7 +81,7 @@ def _compute_aggregate(inputs: Inputs, ctx: StageContext) -> Result:
     tables = {Table.SYMBOL_SUMMARY: result.symbol_summary, Table.VENUE_SHARE: result.venue_share,
               Table.QUALITY_CHECKS: result.checks}
     counts = {"symbols": result.symbol_summary.num_rows, "venues": result.venue_share.num_rows}
-    return Result(tables, counts, result.symbol_summary.num_rows)
+    return Result(tables, counts, result.symbol_summary.num_rows, extra={"checks": check_outcome(result.checks)})
 
 
 def _compute_rolling(inputs: Inputs, ctx: StageContext) -> Result:
@@ -75,7 +91,8 @@ def _compute_rolling(inputs: Inputs, ctx: StageContext) -> Result:
     result = rolling.rolling_6w(inputs["summaries"], rolling_window(ctx.week), ctx)
     counts = {"symbols": result.rolling.num_rows, "weeks_read": len(weeks_read)}
     return Result({Table.ROLLING_6W: result.rolling, Table.QUALITY_CHECKS: result.checks}, counts,
-                  result.rolling.num_rows, extra={"weeks_read": [w.isoformat() for w in weeks_read]})
+                  result.rolling.num_rows, extra={"weeks_read": [w.isoformat() for w in weeks_read],
+                                                  "checks": check_outcome(result.checks)})
 
 
 def _compute_snapshot(inputs: Inputs, ctx: StageContext) -> Result:

@@ -230,3 +230,18 @@ def test_other_weeks_go_on_after_a_failed_ingest(bad_header_build):
     ]
     snapshot = read_dataset(layout, "otc_research_snapshot")
     assert snapshot["top_venue_share_pct"].to_pylist()[0] == Decimal("43.6176")
+
+
+def test_run_summary_reads_checks_and_rejects_from_records_or_from_older_records_tables(layout, tmp_path):
+    from otc.batch import quality_outcome, rejects_by_reason
+
+    records = [read_record(layout, stage, TIER, week) for week in WEEKS for stage in (Stage.INGEST, Stage.NORMALIZE)]
+    checks = [read_record(layout, Stage.AGGREGATE, TIER, week) for week in WEEKS]
+    assert rejects_by_reason(layout, TIER, records) == {"INVALID_SYMBOL": 1}
+    assert quality_outcome(layout, TIER, checks) == {"FAIL": [], "WARN": []}
+    # a record written before stages summarised their checks and rejects: read from the tables
+    older = [{k: v for k, v in r.items() if k not in ("checks", "rejects_by_reason")} for r in records + checks]
+    assert rejects_by_reason(layout, TIER, older[:len(records)]) == {"INVALID_SYMBOL": 1}
+    assert quality_outcome(layout, TIER, older[len(records):]) == {"FAIL": [], "WARN": []}
+    failing = dict(checks[0], checks={"FAIL": ["market_share_sum_100"], "PASS": ["no_negative_volumes"]})
+    assert quality_outcome(layout, TIER, [failing]) == {"FAIL": ["market_share_sum_100 2025-11-21"], "WARN": []}
