@@ -65,9 +65,14 @@ class Layout:
         return self.build_dir / "report"
 
     @property
+    def cache_dir(self) -> Path:
+        """What commands keep for the next ones: nothing there is an output."""
+        return self.build_dir / "_cache"
+
+    @property
     def finra_cache_file(self) -> Path:
         """FINRA's list of published weeks, kept for a few minutes between commands."""
-        return self.build_dir / "_cache" / "finra_partitions.json"
+        return self.cache_dir / "finra_partitions.json"
 
     @property
     def manifest_file(self) -> Path:

@@ -138,7 +138,7 @@ def _read_inputs(spec: StageSpec, job: StageJob, records: dict[Stage, dict[str, 
         fetch = records.get(Stage.FETCH)
         if not job.source_path.exists() and fetch is not None and not completed(fetch):
             raise UpstreamFailed("Not run: fetch failed")
-    return Inputs(tables, records, weeks_read, job.source_path, job.options, job.finra_url)
+    return Inputs(tables, records, weeks_read, job.source_path, job.options, job.finra_url, layout.cache_dir)
 
 
 def _not_run(stage: Stage, week: dt.date, record: dict[str, Any] | None) -> str:

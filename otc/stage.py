@@ -68,6 +68,7 @@ class Inputs:
     source_path: Path | None
     options: Options
     finra_url: str | None = None
+    cache_dir: Path | None = None  # where a stage may keep what spares the next process work
 
     def __getitem__(self, name: str) -> pa.Table | None:
         return self.tables[name]

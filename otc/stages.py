@@ -175,7 +175,7 @@ def _compute_report(inputs: Inputs, ctx: StageContext) -> Result:
         rejects=pa.concat_tables([inputs["ingest_rejects"], inputs["normalize_rejects"]]),
         rolling=inputs["rolling"], history=inputs["history"],
     ))
-    page = report.render_report(model, "..").encode("utf-8")
+    page = report.render_report(model, "..", inputs.cache_dir).encode("utf-8")
     entry = report.IndexEntry.for_report(model, f"{ctx.tier.value}/{ctx.week.isoformat()}.html")
     return Result({}, {"symbols": model.symbol_count, "bytes": len(page)}, model.symbol_count,
                   files={Artifact.REPORT: page}, extra={"index_entry": dataclasses.asdict(entry)})
