@@ -179,7 +179,7 @@ class BackfillReporter(ConsoleReporter):
         values = task.values or {}
         if "stage" in values:
             line = (f"{values['stage']:<9} {values['tier']} {values['week_ending']}: "
-                    f"{values['rows']} rows in {values['seconds']:.3f}s")
+                    f"{values['rows']} {values.get('unit', 'rows')} in {values['seconds']:.3f}s")
             if values.get("error"):
                 line += f" - FAILED: {values['error']}"
             if counted:

@@ -91,7 +91,7 @@ def run_stage(spec: StageSpec, job: StageJob, batch: Batch) -> dict[str, Any]:
     write_json(record, layout.record_file(spec.stage, tier, week))
     return {
         "stage": spec.stage.value, "tier": tier.value, "week_ending": week.isoformat(),
-        "rows": result.rows, "seconds": round(seconds, 3), "error": error,
+        "rows": result.rows, "unit": spec.counts_what, "seconds": round(seconds, 3), "error": error,
     }
 
 

@@ -107,14 +107,14 @@ def _compute_snapshot(inputs: Inputs, ctx: StageContext) -> Result:
 FETCH = StageSpec(
     stage=Stage.FETCH, pipeline_name=PipelineName.FETCH, version="v1.0.0",
     doc="Download a tier-week from FINRA's Query API into its source file.",
-    compute=_compute_fetch, artifacts=(Artifact.SOURCE,),
+    compute=_compute_fetch, artifacts=(Artifact.SOURCE,), counts_what="rows downloaded",
 )
 INGEST = StageSpec(
     stage=Stage.INGEST, pipeline_name=PipelineName.INGEST, version=INGEST_VERSION,
     doc="Parse a tier-week's source file into otc_raw and INGEST rejects.",
     compute=_compute_ingest, reads_source=True,
     writes=(Table.RAW, Table.REJECTS),
-    parent=Stage.FETCH,
+    parent=Stage.FETCH, counts_what="records",
 )
 NORMALIZE = StageSpec(
     stage=Stage.NORMALIZE, pipeline_name=PipelineName.NORMALIZE, version=CALCULATION_VERSION,
@@ -122,7 +122,7 @@ NORMALIZE = StageSpec(
     compute=_compute_normalize,
     reads=(Read("raw", Table.RAW, Stage.INGEST, columns=tuple(normalize.INPUT_COLUMNS)),),
     writes=(Table.VENUE_VOLUME, Table.NORMALIZATION_MAP, Table.REJECTS),
-    options=("reject_zero_volume",), parent=Stage.INGEST,
+    options=("reject_zero_volume",), parent=Stage.INGEST, counts_what="accepted",
 )
 AGGREGATE = StageSpec(
     stage=Stage.AGGREGATE, pipeline_name=PipelineName.AGGREGATE, version=CALCULATION_VERSION,
@@ -131,7 +131,7 @@ AGGREGATE = StageSpec(
     reads=(Read("venue_volume", Table.VENUE_VOLUME, Stage.NORMALIZE, columns=tuple(aggregate.INPUT_COLUMNS),
                 dictionary=("symbol", "mpid")),),
     writes=(Table.SYMBOL_SUMMARY, Table.VENUE_SHARE, Table.QUALITY_CHECKS),
-    parent=Stage.NORMALIZE,
+    parent=Stage.NORMALIZE, counts_what="symbols",
 )
 ROLLING = StageSpec(
     stage=Stage.ROLLING, pipeline_name=PipelineName.ROLLING, version=ROLLING_VERSION,
@@ -140,7 +140,7 @@ ROLLING = StageSpec(
     reads=(Read("summaries", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=tuple(rolling.INPUT_COLUMNS),
                 weeks=WINDOW_WEEKS, required=False),),
     writes=(Table.ROLLING_6W, Table.QUALITY_CHECKS),
-    per_range_end=True, skip_flag="skip_rolling",
+    per_range_end=True, skip_flag="skip_rolling", counts_what="symbols",
 )
 SNAPSHOT = StageSpec(
     stage=Stage.SNAPSHOT, pipeline_name=PipelineName.SNAPSHOT, version=SNAPSHOT_VERSION,
@@ -156,6 +156,7 @@ SNAPSHOT = StageSpec(
     ),
     writes=(Table.RESEARCH_SNAPSHOT,),
     options=("with_rolling",), parent=Stage.ROLLING, per_range_end=True, skip_flag="skip_snapshot",
+    counts_what="symbols",
 )
 
 def _compute_report(inputs: Inputs, ctx: StageContext) -> Result:
@@ -196,7 +197,7 @@ REPORT = StageSpec(
         Read("history", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=("week_ending", "symbol", "total_volume"),
              weeks=HISTORY_WEEKS, required=False),
     ),
-    parent=Stage.SNAPSHOT, per_range_end=True, skip_flag="skip_report",
+    parent=Stage.SNAPSHOT, per_range_end=True, skip_flag="skip_report", counts_what="symbols",
 )
 
 #: Every stage, in the order a tier-week goes through them.

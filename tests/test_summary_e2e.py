@@ -103,3 +103,10 @@ def test_group_tasks_are_up_to_date_when_all_their_stages_are(fixture_backfill, 
     listed = doit(root, "list", "--status", *RANGE)
     status = dict(line.split()[1::-1][:2] for line in listed.stdout.splitlines())
     assert [status[g] for g in ("ingest", "normalize", "aggregate", "rolling")] == ["R", "R", "R", "U"]
+
+
+def test_each_stage_line_says_what_it_counts(fixture_backfill):
+    units = {line.split()[0]: " ".join(line.split(": ", 1)[1].split()[1:-3])
+             for line in fixture_backfill.result.stdout.splitlines() if line.endswith("]") and " in " in line}
+    assert units == {"ingest": "records", "normalize": "accepted", "aggregate": "symbols",
+                     "rolling": "symbols", "snapshot": "symbols"}
