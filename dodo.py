@@ -7,5 +7,5 @@ DOIT_CONFIG = BUILD.doit_config()
 
 
 def task_backfill():
-    """Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report."""
+    """The backfill's tasks, as otc.plan planned them for these variables."""
     yield from BUILD.tasks()

@@ -12,8 +12,8 @@ from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, ut
 from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
 from otc.params import BackfillParams
 from otc.schemas import Table
-from otc.tiers import Tier
 from otc.store import read_json, write_bytes, write_json
+from otc.tiers import Tier
 
 
 
@@ -48,7 +48,7 @@ class BatchOutcome:
 
 
 def finish_batch(plan: BatchPlan) -> BatchOutcome:
-    """Read the stage records, write the batch file and the manifest, and return the outcome."""
+    """Read the tier's stage records, write its batch file, and return the outcome."""
     params, batch = plan.params, plan.batch
     layout = Layout(params.build_dir)
     records = load_records(layout, params.tier)
@@ -257,7 +257,7 @@ def finish_run(build_dir: Path, tiers: list[str], statuses: dict[str, dict[str, 
         print(f"Tiers: {len(done)} of {len(tiers)} COMPLETED"
               + (f" ({', '.join(done)})" if done else "") + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     if failed:
-        return (f"Backfill FAILED: no week was processed" if len(tiers) == 1
+        return ("Backfill FAILED: no week was processed" if len(tiers) == 1
                 else f"Backfill FAILED for {', '.join(failed)}: no week was processed")
     if strict:
         strict_failed = [t for t in tiers if (statuses.get(t) or {}).get("quality_failed")]

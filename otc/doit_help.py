@@ -9,8 +9,7 @@ from __future__ import annotations
 from doit.cmd_help import Help
 
 from otc.params import parameters_help
-
-BACKFILL_TASK = "backfill"
+from otc.tasks import BACKFILL_TASK
 
 
 class BackfillHelp(Help):

@@ -8,6 +8,7 @@ Retry-After up to a minute. What comes back is judged by `otc.finra_file`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -17,6 +18,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager as ContextManager
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.finra.org"
+#: Requests in flight at most, whatever runs side by side (see `otc.slots`).
+MAX_IN_FLIGHT = 4
 URL_VARIABLE = "OTC_FINRA_URL"
 DATA_PATH = "/data/group/otcMarket/name/weeklySummary"
 PARTITIONS_PATH = "/partitions/group/otcMarket/name/weeklySummary"
@@ -178,13 +182,16 @@ class FinraClient:
 
     def __init__(self, base_url: str, *, user_agent: str, connect_timeout: float = 3.0,
                  read_timeout: float = 60.0, backoff_factor: float = 0.5, tries: int = 5,
-                 connect_tries: int = 2, max_in_flight: int = 4):
+                 connect_tries: int = 2, max_in_flight: int = MAX_IN_FLIGHT,
+                 slots: Callable[[], ContextManager[object]] | None = None):
         self.base_url = base_url.rstrip("/")
         self.tries = tries
         self.connect_tries = connect_tries
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_in_flight = max_in_flight
+        # shared with the other processes of a parallel run (each request holds one slot)
+        self._slots = slots or contextlib.nullcontext
         # block=True: a fifth request waits for a connection instead of opening one more
         self._http = urllib3.PoolManager(
             num_pools=2, maxsize=max_in_flight, block=True,
@@ -260,7 +267,9 @@ class FinraClient:
             raise FinraUnreachable(str(self._unreachable))
         headers = None if body is None else {**self._http.headers, "Content-Type": "application/json"}
         try:
-            response = self._http.request(method, self.base_url + path, body=body, headers=headers, redirect=False)
+            with self._slots():
+                response = self._http.request(method, self.base_url + path, body=body, headers=headers,
+                                              redirect=False)
         except MaxRetryError as exc:
             raise self._failure(exc.reason, method, path, what) from None
         except DecodeError as exc:  # a compressed body that does not decompress

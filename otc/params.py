@@ -135,6 +135,8 @@ class BackfillRequest:
     def for_tier(self, tier: Tier, latest: dt.date | None = None) -> "BackfillParams":
         """One tier's backfill; `latest` is its newest available week (for as_of=latest)."""
         week_list = self.range.weeks(latest)
+        # every range end reads back up to HISTORY_WEEKS weeks: they must lie within the calendar
+        _check_span(week_list[0] if self.windows is Windows.ALL else week_list[-1])
         return BackfillParams(
             tier=tier, weeks=tuple(week_list), source_dir=self.source_dir_of(tier), build_dir=self.build_dir,
             file_pattern=self.file_pattern, weeks_back=self.range.weeks_back,
@@ -224,7 +226,7 @@ def parse_request(raw: Mapping[str, str | None], today: dt.date) -> BackfillRequ
         raise ParameterError(
             f"With several tiers, source_dir must hold {TIER_PLACEHOLDER} (their week files would collide), "
             f"got {source_dir!r}; e.g. source_dir=data/otc/{TIER_PLACEHOLDER}")
-    return BackfillRequest(
+    request = BackfillRequest(
         tiers=tiers,
         range=week_range,
         source_dir=source_dir,
@@ -241,6 +243,9 @@ def parse_request(raw: Mapping[str, str | None], today: dt.date) -> BackfillRequ
         reject_zero_volume=_flag(given, "reject_zero_volume"),
         strict=_flag(given, "strict"),
     )
+    if not request.range.needs_latest:
+        request.for_tier(tiers[0])  # the range is known: check it now
+    return request
 
 
 def parse_backfill_params(raw: Mapping[str, str | None], today: dt.date, latest: dt.date | None = None) -> BackfillParams:
@@ -312,6 +317,14 @@ def _as_of(text: str, today: dt.date) -> dt.date | None:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise ParameterError(f"as_of must be latest, today or an ISO date (YYYY-MM-DD), got {text!r}") from None
+
+
+def _check_span(first_end: dt.date) -> None:
+    try:
+        weeks.weeks_back(weeks.HISTORY_WEEKS, first_end)
+    except OverflowError:
+        raise ParameterError(
+            f"The {weeks.HISTORY_WEEKS} weeks a report reads back from {first_end} start before year 1") from None
 
 
 def _check_window(last: dt.date) -> None:

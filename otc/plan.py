@@ -19,7 +19,7 @@ from otc.errors import FinraError, OtcError, ParameterError
 from otc.filestate import file_state_checker
 from otc.layout import Layout
 from otc.lineage import Batch, batch_id_for, new_execution_id, utc_now
-from otc.params import DEFAULT_BUILD_DIR, PARAMETER_NAMES, REPEATED, BackfillRequest, parse_request
+from otc.params import DEFAULT_BUILD_DIR, REPEATED, BackfillRequest, parse_request
 from otc.reporting import reporter_for
 from otc.session import RunSession
 from otc.tasks import BACKFILL_TASK, BATCH_TASK, Planned, TierPlan, backfill_task, failing_task, group_docs, tier_tasks
@@ -132,8 +132,10 @@ def _published_weeks(request: BackfillRequest, layout: Layout, now: dt.datetime,
     base = finra.resolve_base_url(request.finra_url, environ)
 
     def load() -> Mapping[Tier, tuple[dt.date, ...]]:
-        client = finra.FinraClient(base, user_agent=finra.user_agent())
-        return finra.load_published_weeks(client, layout.finra_cache_file, now)
+        def client() -> "finra.FinraClient":  # made only when the cache cannot answer
+            return finra.FinraClient(base, user_agent=finra.user_agent())
+
+        return finra.load_published_weeks(client, layout.finra_cache_file, now, base_url=base)
 
     return _Published(base, load)
 
@@ -222,4 +224,4 @@ def doit_variables(argv: list[str] | None = None) -> dict[str, str]:
     return variables
 
 
-__all__ = ["Build", "PARAMETER_NAMES", "doit_variables", "newest_local_week", "plan_tier"]
+__all__ = ["Build", "doit_variables", "newest_local_week", "plan_tier"]

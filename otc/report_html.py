@@ -303,7 +303,6 @@ def _check_relative(href: str) -> None:
 
 
 @functools.cache
-@functools.cache
 def _environment(cache_dir: Path | None = None):
     """One environment a process (per cache folder): compiling the templates costs about
     0.1 s, more than drawing a report; the cache folder spares the next process that too."""

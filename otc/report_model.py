@@ -20,12 +20,12 @@ from otc.quality import CheckStatus
 from otc.rolling import Trend
 from otc.schemas import SHARE_PCT
 from otc.tiers import Tier
+from otc.weeks import HISTORY_WEEKS
 
 TOP_SYMBOLS = 20
 TOP_VENUES = 15  # the rest of the venues share one slice
 TOP_MOVERS = 10  # each way
 HISTORY_SYMBOLS = 10  # the first of the top symbols
-HISTORY_WEEKS = 26
 REJECT_EXAMPLES = 3  # per reason
 COUNT_NAMES = ("raw_lines", "normalized", "rejected", "skipped")
 

@@ -20,9 +20,10 @@ from otc.lineage import Batch, Execution, ExecutionStatus, new_execution_id, utc
 from otc.manifest import completed
 from otc.schemas import empty
 from otc.stage import Artifact, Inputs, Options, Result, StageSpec
+from otc.report_page import failure_page
 from otc.store import read_json, read_table, write_bytes, write_json, write_tables
 from otc.tiers import Tier
-from otc.weeks import weeks_back
+from otc.weeks import WINDOW_WEEKS, weeks_back
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,14 +59,18 @@ def run_stage(spec: StageSpec, job: StageJob, batch: Batch) -> dict[str, Any]:
     ctx = StageContext(tier, week, new_execution_id(), batch.batch_id, started)
     records = _upstream_records(spec, job)
     parent = records.get(spec.parent) if spec.parent else None
+    if spec.reads_source and completed(parent):
+        parent = None  # a fetch is the parent only of an ingest of its very bytes (below)
     try:
         result = spec.compute(_read_inputs(spec, job, records), ctx)
         if spec.reads_source:
             parent = _source_lineage(result, records.get(Stage.FETCH))
         error = None
     except OtcError as exc:
-        result = Result({t: empty(t) for t in spec.writes}, {}, 0)
         error = str(exc)
+        # a page that says why, so a failed report is not left stale nor re-run for nothing
+        files = {a: failure_page(tier, week, error) for a in spec.artifacts if a is Artifact.REPORT}
+        result = Result({t: empty(t) for t in spec.writes}, {}, 0, files=files)
     write_tables({path: result.tables[table]
                   for table, path in layout.table_files(spec.writes, spec.stage, tier, week).items()})
     for artifact, content in result.files.items():
@@ -161,8 +166,11 @@ def _params(spec: StageSpec, job: StageJob) -> dict[str, Any]:
     if spec.reads_source:
         params["file_path"] = str(job.source_path)
     for read in spec.reads:
-        if read.weeks > 1:
+        if read.weeks == WINDOW_WEEKS:
             params["window"] = [w.isoformat() for w in job.span(read.weeks)]
+        elif read.weeks > 1:  # a longer span (the report's history): its first and last week
+            span = job.span(read.weeks)
+            params[read.name] = [span[0].isoformat(), span[-1].isoformat()]
     return {**params, **job.options.pick(spec.options)}
 
 

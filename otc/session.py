@@ -20,7 +20,7 @@ class RunSession:
     locks: list[RunLock] = dataclasses.field(default_factory=list)
     opened: bool = False
 
-    def open(self, build_dirs: list[Path], source_dirs: list[Path] = ()) -> None:
+    def open(self, build_dirs: list[Path], source_dirs: list[Path] | None = None) -> None:
         """Raises BuildDirBusy when another run holds one of `build_dirs`. In `source_dirs`
         (where fetches write), only the leftovers of processes that are gone are removed."""
         for build_dir in sorted(set(build_dirs)):
@@ -28,7 +28,7 @@ class RunSession:
             lock.acquire()
             self.locks.append(lock)
             sweep_temporary_files(build_dir)
-        for source_dir in sorted(set(source_dirs)):
+        for source_dir in sorted(set(source_dirs or ())):
             sweep_dead_writers(source_dir)
         if not self.opened:
             # What is alive now (modules, the task list) lives until exit. Frozen, it is no longer

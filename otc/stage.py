@@ -49,7 +49,8 @@ class Read:
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """The backfill options a stage can depend on; only those a stage names reach its task's `uptodate`."""
+    """The backfill options a stage can depend on. A stage names those that change its own
+    results; its task's `uptodate` holds those and the ones of every stage it reads."""
 
     reject_zero_volume: bool = False
     with_rolling: bool = True
@@ -103,7 +104,6 @@ class StageSpec:
     reads_source: bool = False
     options: tuple[str, ...] = ()  # Options fields that change this stage's own results
     parent: Stage | None = None  # whose execution is the parent (None: the backfill's)
-    manifest_stage: str | None = None  # what the manifest says once this stage has completed
     per_range_end: bool = False  # rolling, snapshot, report: for range ends, not every week
     skip_flag: str | None = None  # the backfill parameter that leaves this stage out
     counts_what: str = "rows"  # what its progress line counts (`12 records in 0.020s`)

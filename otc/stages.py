@@ -18,21 +18,23 @@ from otc.errors import OtcError
 from otc.layout import Stage
 from otc.lineage import PipelineName
 from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
+from otc.slots import FileSlots
 from otc.sources import read_source
 from otc.stage import Artifact, Inputs, Options, Read, Result, StageSpec
-from otc.report_model import HISTORY_WEEKS
-from otc.weeks import WINDOW_WEEKS, rolling_window
+from otc.weeks import HISTORY_WEEKS, WINDOW_WEEKS, rolling_window
 
 
 def _compute_fetch(inputs: Inputs, ctx: StageContext) -> Result:
     from otc import finra  # the HTTP client is imported only by runs that fetch
 
     assert inputs.finra_url is not None and inputs.source_path is not None
-    with finra.FinraClient(inputs.finra_url, user_agent=finra.user_agent()) as client:
+    assert inputs.cache_dir is not None
+    slots = FileSlots(inputs.cache_dir / "finra_slots", finra.MAX_IN_FLIGHT)
+    with finra.FinraClient(inputs.finra_url, user_agent=finra.user_agent(), slots=slots.hold) as client:
         download = client.download_week(ctx.tier, ctx.week)
     record = {
         "url": download.url, "request_body": download.request_body, "pages": download.pages,
-        "rows": download.rows, "bytes": len(download.content), "sha256": download.sha256,
+        "rows": download.rows, "bytes": download.bytes, "sha256": download.sha256,
         "seconds": round(download.seconds, 6), "fetched_at": ctx.now.isoformat(),
         "path": str(inputs.source_path),
     }

@@ -64,7 +64,7 @@ def write_tables(tables: dict[Path, pa.Table]) -> None:
 
 
 #: Two writers keep both cores of a small machine busy; more only contend for memory bandwidth.
-#: Fewer when Arrow's thread pool is smaller (see `steps._share_cores`).
+#: Fewer when Arrow's thread pool is smaller (see `runner._share_cores`).
 _WRITE_THREADS = 2
 
 

@@ -26,8 +26,10 @@ from otc.sources import source_problem
 from otc.stage import Artifact, Options, StageSpec
 from otc.stages import RANGE_END_STAGES, SPECS, WEEK_CHAIN, upstream_options
 from otc.tiers import Tier
+from otc.weeks import WINDOW_WEEKS
 
 BACKFILL_TASK = "backfill"
+BACKFILL_DOC = "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report"
 BATCH_TASK = "batch"
 
 
@@ -79,7 +81,7 @@ def stage_task(spec: StageSpec, job: StageJob, batch: Batch, force: bool, planne
         "task_dep": task_dep,
         "targets": targets,
         "uptodate": uptodate,
-        "clean": True,
+        "clean": True if Artifact.SOURCE not in spec.artifacts else [],  # `doit clean` never deletes data
         "meta": {"build_dir": str(layout.build_dir), **_source_dir_meta(spec, job)},
     }
 
@@ -195,14 +197,14 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
                     yield task
                 elif end == params.end_week:
                     unplanned[spec.stage.value] = _why_not(spec.stage, end)
-        for task in _refresh_tasks(layout, tier, set(params.range_ends), options, batch, planned, params.force):
+        for task in _refresh_tasks(layout, tier, set(params.range_ends), params, options, batch, planned):
             refreshed.append(f"{task['basename']}:{task['name']}")
             names.append(refreshed[-1])
             yield task
     else:
-        for stage, skip in ((Stage.ROLLING, params.skip_rolling), (Stage.SNAPSHOT, params.skip_snapshot)):
-            if not skip:
-                unplanned[stage.value] = "no week of the range was processed"
+        for spec in RANGE_END_STAGES:
+            if not _left_out(spec, params, options):
+                unplanned[spec.stage.value] = "no week of the range was processed"
     batch_plan = BatchPlan(
         params, batch, {w.isoformat(): why for w, why in missing.items()},
         rolling_planned=task_name(Stage.ROLLING, tier, params.end_week) in names,
@@ -232,15 +234,15 @@ def _left_out(spec: StageSpec, params: BackfillParams, options: Options) -> bool
 
 def _why_not(stage: Stage, end: dt.date) -> str:
     if stage is Stage.ROLLING:
-        return f"no weekly summary in the 6-week window ending {end}"
+        return f"no weekly summary in the {WINDOW_WEEKS}-week window ending {end}"
     if stage is Stage.REPORT:
         return f"no snapshot for {end}, the range's last week"
     return f"no summary for {end}, the range's last week"
 
 
 def _refresh_tasks(
-    layout: Layout, tier: Tier, ends: set[dt.date], options: Options, batch: Batch, planned: Planned,
-    force: bool,
+    layout: Layout, tier: Tier, ends: set[dt.date], params: BackfillParams, options: Options, batch: Batch,
+    planned: Planned,
 ) -> Iterator[dict[str, Any]]:
     """Rolling, snapshot and report of other range ends that read something this run produces.
 
@@ -254,8 +256,9 @@ def _refresh_tasks(
             snapshot is None or snapshot["execution"]["params"].get("with_rolling", True))
         job = StageJob(tier, end, layout, dataclasses.replace(options, with_rolling=with_rolling))
         for spec in RANGE_END_STAGES:
-            if end in on_disk[spec.stage] and planned.reads_produced(spec, job) and planned.can_run(spec, job):
-                yield stage_task(spec, job, batch, force, planned)
+            if (end in on_disk[spec.stage] and not _left_out(spec, params, job.options)
+                    and planned.reads_produced(spec, job) and planned.can_run(spec, job)):
+                yield stage_task(spec, job, batch, params.force, planned)
 
 
 def tier_summary(plan: BatchPlan) -> dict[str, Any]:
@@ -273,8 +276,7 @@ def backfill_task(plans: list[TierPlan], unresolved: dict[str, str], strict: boo
     tiers = [plan.params.tier.value for plan in plans]
     return {
         "basename": BACKFILL_TASK,
-        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report"
-        + (f" ({', '.join(tiers)})" if tiers else ""),
+        "doc": BACKFILL_DOC + (f" ({', '.join(tiers)})" if tiers else ""),
         "actions": [(close_run, [build_dir, tiers, unresolved, strict])],
         "task_dep": [f"{BATCH_TASK}:{tier}" for tier in tiers],
         "getargs": {"outcomes": (BATCH_TASK, None)} if tiers else {},
@@ -300,7 +302,7 @@ def failing_task(message: str, build_dir: Path | None = None) -> dict[str, Any]:
     """The `backfill` task of an invocation that cannot plan: it fails with one line."""
     return {
         "basename": BACKFILL_TASK,
-        "doc": "Backfill tiers' weeks: fetch, ingest, normalize, aggregate, rolling 6w, snapshot, report",
+        "doc": BACKFILL_DOC,
         "actions": [(_return_failure, [message])],
         "uptodate": [False],
         "verbosity": 2,

@@ -7,6 +7,8 @@ import datetime as dt
 from otc.errors import ParameterError
 
 WINDOW_WEEKS = 6
+#: The longest span of weeks a stage reads back: the report's 26 weeks of volume history.
+HISTORY_WEEKS = 26
 
 
 def friday_of(day: dt.date) -> dt.date:

@@ -242,3 +242,10 @@ def test_a_killed_fetch_leaves_no_partial_file_and_the_next_run_completes(tmp_pa
     result = doit(root, server.url, "backfill", f"tier={T1}", "weeks_back=1", "as_of=2025-12-19")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [p.name for p in (root / SOURCES).iterdir()] == ["week_2025-12-19.psv"]  # the leftover swept
+
+
+def test_doit_clean_never_deletes_fetched_data(built: Path, server):
+    result = doit(built, server.url, "clean", f"tier={T1}", "weeks_back=3", "refetch=true")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (built / SOURCES).iterdir()) == ["week_2025-12-19.psv", "week_2025-12-26.psv"]
+    assert not (built / "build/otc_raw" / T1 / "2025-12-19.parquet").exists()  # outputs are cleaned

@@ -110,3 +110,22 @@ def test_each_stage_line_says_what_it_counts(fixture_backfill):
              for line in fixture_backfill.result.stdout.splitlines() if line.endswith("]") and " in " in line}
     assert units == {"ingest": "records", "normalize": "accepted", "aggregate": "symbols",
                      "rolling": "symbols", "snapshot": "symbols"}
+
+
+def test_a_report_that_cannot_be_drawn_leaves_a_page_that_says_why_and_is_not_rerun(tmp_path: Path):
+    root = make_project(tmp_path / "p", [])
+    (root / "data/fixtures/otc/week_2025-12-26.psv").write_text("Foo|Bar\n1|2\n")
+    args = ["tier=NMS_TIER_1", "weeks_back=1", "as_of=2025-12-26", "source_dir=data/fixtures/otc"]
+    first = doit(root, "backfill", *args)
+    assert "report    NMS_TIER_1 2025-12-26: 0 symbols" in first.stdout and "FAILED: Not run" in first.stdout
+    page = (root / "build/report/NMS_TIER_1/2025-12-26.html").read_text()
+    assert "NMS_TIER_1 week ending 2025-12-26: no report" in page and "Not run: snapshot failed" in page
+    second = doit(root, "backfill", *args)
+    assert "report " not in second.stdout and "stages_run: 0" in second.stdout
+
+
+def test_a_range_whose_report_history_leaves_the_calendar_is_one_line(tmp_path: Path):
+    result = doit(make_project(tmp_path / "p", []), "backfill", "tier=OTC", "start_week=0001-03-02",
+                  "end_week=0001-03-02", "source_dir=data/fixtures/otc")
+    assert result.returncode != 0
+    assert result.stderr.strip() == "ERROR: The 26 weeks a report reads back from 0001-03-02 start before year 1"
