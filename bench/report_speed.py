@@ -153,7 +153,7 @@ def report(args: argparse.Namespace, s: Samples, info: dict[str, Any]) -> dict[s
         ratio = s.median(f"{key}_ratio")
         measure(f"{key}_report", f"(r1) report of the last of {span} weeks x {rows} (record seconds)",
                 s.median(f"{key}_report"), "s", samples=s[f"{key}_report"])
-        measure(f"{key}_to_snapshot", f"(r1) that week's ingest..snapshot (sum of 5 records)",
+        measure(f"{key}_to_snapshot", "(r1) that week's ingest..snapshot (sum of 5 records)",
                 s.median(f"{key}_to_snapshot"), "s", samples=s[f"{key}_to_snapshot"])
         measure(f"{key}_ratio", f"(r1) report / ingest..snapshot, {span}-week run", ratio, "x",
                 f"<= {TARGET}", ratio <= TARGET, s[f"{key}_ratio"])

@@ -9,7 +9,8 @@ from typing import Any
 
 from otc.layout import Layout, Stage
 from otc.lineage import BACKFILL_PIPELINE, Batch, Execution, ExecutionStatus, utc_now
-from otc.manifest import WEEK_STAGES, ManifestStage, completed, load_records, week_stage_reached, write_manifest
+from otc.manifest import (WEEK_STAGES, ManifestStage, completed, load_records, week_counts, week_stage_reached,
+                          write_manifest)
 from otc.params import BackfillParams
 from otc.schemas import Table
 from otc.store import read_json, write_bytes, write_json
@@ -174,15 +175,8 @@ def _week_outcome(
         if record["execution"]["status"] != ExecutionStatus.COMPLETED:
             error = error or record["execution"]["error"]
     outcome["stage"] = week_stage_reached(records)
-    ingest = records.get(Stage.INGEST, {}).get("counts", {})
-    normalize = records.get(Stage.NORMALIZE, {}).get("counts", {})
-    outcome["counts"] = {
-        "raw_lines": ingest.get("raw", 0),
-        "ingested": ingest.get("inserted", 0),
-        "normalized": normalize.get("accepted", 0),
-        "rejected": ingest.get("rejected", 0) + normalize.get("rejected", 0),
-        "skipped": ingest.get("skipped", 0),
-    }
+    counts = week_counts(records)
+    outcome["counts"] = {name: counts[name] for name in _COUNT_NAMES}
     if error:
         outcome["error"] = error
     return outcome

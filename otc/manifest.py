@@ -48,6 +48,21 @@ def completed(record: dict[str, Any] | None) -> bool:
     return record is not None and record["execution"]["status"] == ExecutionStatus.COMPLETED
 
 
+def week_counts(records: dict[Stage, dict[str, Any] | None]) -> dict[str, int]:
+    """A tier-week's line counts from its ingest and normalize records (0 where a stage has none):
+    raw_lines = normalized + rejected + skipped, and parsed = ingested + skipped."""
+    ingest = (records.get(Stage.INGEST) or {}).get("counts", {})
+    normalize = (records.get(Stage.NORMALIZE) or {}).get("counts", {})
+    return {
+        "raw_lines": ingest.get("raw", 0),
+        "parsed": ingest.get("parsed", 0),
+        "ingested": ingest.get("inserted", 0),
+        "normalized": normalize.get("accepted", 0),
+        "rejected": ingest.get("rejected", 0) + normalize.get("rejected", 0),
+        "skipped": ingest.get("skipped", 0),
+    }
+
+
 def week_stage_reached(records: dict[Stage, dict[str, Any]]) -> str:
     """How far a tier-week got through its own stages: the manifest stage of the last one that
     completed with every one before it (PENDING when ingest did not)."""
@@ -63,8 +78,7 @@ def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None 
     """The manifest row of one tier-week from its stage records."""
     ingest = records.get(Stage.INGEST, {})
     source = ingest.get("source", {})
-    ingest_counts = ingest.get("counts", {})
-    normalize_counts = records.get(Stage.NORMALIZE, {}).get("counts", {})
+    counts = week_counts(records)
     reached = week_stage_reached(records)
     if reached == ManifestStage.AGGREGATED:  # then the window stages of a range end may follow
         for stage in (Stage.ROLLING, Stage.SNAPSHOT):
@@ -80,11 +94,11 @@ def manifest_entry(records: dict[Stage, dict[str, Any]], created_at: str | None 
         "source_locator": source.get("source_locator"),
         "source_sha256": source.get("source_sha256"),
         "source_bytes": source.get("source_bytes"),
-        "row_count_raw": ingest_counts.get("raw", 0),
-        "row_count_parsed": ingest_counts.get("parsed", 0),
-        "row_count_inserted": ingest_counts.get("inserted", 0),
-        "row_count_normalized": normalize_counts.get("accepted", 0),
-        "row_count_rejected": ingest_counts.get("rejected", 0) + normalize_counts.get("rejected", 0),
+        "row_count_raw": counts["raw_lines"],
+        "row_count_parsed": counts["parsed"],
+        "row_count_inserted": counts["ingested"],
+        "row_count_normalized": counts["normalized"],
+        "row_count_rejected": counts["rejected"],
         "stage": reached,
         "execution_id": latest["execution_id"],
         "batch_id": latest["batch_id"],

@@ -17,6 +17,7 @@ from otc.context import StageContext
 from otc.errors import OtcError
 from otc.layout import Stage
 from otc.lineage import PipelineName
+from otc.manifest import week_counts
 from otc.schemas import CALCULATION_VERSION, INGEST_VERSION, ROLLING_VERSION, SNAPSHOT_VERSION, Table
 from otc.slots import FileSlots
 from otc.sources import read_source
@@ -164,16 +165,12 @@ SNAPSHOT = StageSpec(
 def _compute_report(inputs: Inputs, ctx: StageContext) -> Result:
     from otc import report  # Jinja2 and the templates: only for runs that draw reports
 
-    ingest_counts = (inputs.records[Stage.INGEST] or {}).get("counts", {})
-    normalize_counts = (inputs.records[Stage.NORMALIZE] or {}).get("counts", {})
     snapshot_execution = (inputs.records[Stage.SNAPSHOT] or {})["execution"]
     checks = [t for t in (inputs["checks"], inputs["rolling_checks"]) if t is not None]
     model = report.build_report_model(report.ReportInputs(
         tier=ctx.tier.value, week_ending=ctx.week, batch_id=snapshot_execution["batch_id"],
         built_at=dt.datetime.fromisoformat(snapshot_execution["finished_at"]),
-        counts={"raw_lines": ingest_counts.get("raw", 0), "normalized": normalize_counts.get("accepted", 0),
-                "rejected": ingest_counts.get("rejected", 0) + normalize_counts.get("rejected", 0),
-                "skipped": ingest_counts.get("skipped", 0)},
+        counts=week_counts(inputs.records),
         snapshot=inputs["snapshot"], venue_share=inputs["venue_share"], checks=pa.concat_tables(checks),
         rejects=pa.concat_tables([inputs["ingest_rejects"], inputs["normalize_rejects"]]),
         rolling=inputs["rolling"], history=inputs["history"],
