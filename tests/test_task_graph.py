@@ -151,3 +151,19 @@ def test_a_stages_uptodate_options_include_those_of_every_stage_it_reads():
     assert upstream_options(SPECS[Stage.NORMALIZE]) == ("reject_zero_volume",)
     assert upstream_options(SPECS[Stage.ROLLING]) == ("reject_zero_volume",)
     assert upstream_options(SPECS[Stage.SNAPSHOT]) == ("reject_zero_volume", "with_rolling")
+
+
+def test_every_name_a_declaration_gives_as_a_string_exists():
+    import dataclasses
+
+    from otc.params import BackfillParams
+    from otc.stage import Options
+    from otc.stages import STAGES
+
+    options = {f.name for f in dataclasses.fields(Options)}
+    params = {f.name for f in dataclasses.fields(BackfillParams)}
+    for spec in STAGES:
+        assert set(spec.options) <= options, spec.stage
+        assert {read.when for read in spec.reads if read.when} <= options, spec.stage
+        assert spec.skip_flag is None or spec.skip_flag in params, spec.stage
+        assert len({read.name for read in spec.reads}) == len(spec.reads), f"{spec.stage}: a read name twice"
