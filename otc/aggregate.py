@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 
 from otc.columns import all_distinct, count_true, pair_keys
 from otc.context import StageContext
-from otc.lineage import PipelineName
 from otc.errors import OtcError
+from otc.lineage import PipelineName
 from otc.exact import round_ratio
 from otc.quality import (
     Check, CheckCategory, CheckStatus, checks_table, positive_count_check, zero_count_check,

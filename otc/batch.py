@@ -17,7 +17,6 @@ from otc.store import read_json, write_bytes, write_json
 from otc.tiers import Tier
 
 
-
 @dataclasses.dataclass(frozen=True)
 class BatchPlan:
     """What the backfill set out to do, decided when its tasks were generated."""

@@ -11,7 +11,6 @@ from typing import Any, Callable
 from otc.tiers import Tier
 
 
-
 class PipelineName(enum.StrEnum):
     """The name each execution records: the pipeline names queries filter on, defined here only."""
 
