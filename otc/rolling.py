@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 from otc.columns import count_true, run_starts
 from otc.context import StageContext
 from otc.errors import ValueOutOfRange
-from otc.lineage import PipelineName
 from otc.exact import decimal_from_unscaled, round_ratio
+from otc.lineage import PipelineName
 from otc.quality import Check, CheckCategory, CheckStatus, checks_table
 from otc.schemas import ROLLING_VERSION, TREND_PCT, Table, conform
 from otc.weeks import WINDOW_WEEKS
