@@ -21,7 +21,7 @@ from otc.manifest import completed
 from otc.schemas import empty
 from otc.stage import Artifact, Inputs, Options, Result, StageSpec
 from otc.report_page import failure_page
-from otc.store import read_json, read_table, write_bytes, write_json, write_tables
+from otc.store import read_json, read_tables, write_bytes, write_json, write_tables
 from otc.tiers import Tier
 from otc.weeks import WINDOW_WEEKS, weeks_back
 
@@ -134,10 +134,9 @@ def _read_inputs(spec: StageSpec, job: StageJob, records: dict[Stage, dict[str, 
             weeks = [w for w in job.span(read.weeks) if completed(read_record(layout, read.stage, tier, w))]
         weeks_read[read.name] = tuple(weeks)
         if weeks:
-            tables[read.name] = pa.concat_tables(
-                read_table(layout.table_file(read.table, tier, w, read.stage), read.table,
-                           columns=list(read.columns) if read.columns else None, dictionary=read.dictionary)
-                for w in weeks)
+            tables[read.name] = read_tables([layout.table_file(read.table, tier, w, read.stage) for w in weeks],
+                                            read.table, columns=list(read.columns) if read.columns else None,
+                                            dictionary=read.dictionary)
     if spec.reads_source:
         assert job.source_path is not None
         fetch = records.get(Stage.FETCH)

