@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from doit_helpers import RANGE, FixtureRun, copy_project, doit, file_states, make_project
+
+# The suite starts `doit` and `otc` in about 150 subprocesses. Where PYTHONDONTWRITEBYTECODE is
+# set (as in this project's sandbox), each of them compiled otc's modules again: let them keep
+# bytecode, outside the source tree, as a user's Python does.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "otc-tests-pycache"))
 
 #: A closed port on loopback: a test that fetches without starting the stand-in server gets
 #: "Cannot reach FINRA" at once instead of a request to FINRA's real API.
