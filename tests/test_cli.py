@@ -230,7 +230,7 @@ def fetch_record(week: str, status: str, fetched_at: str) -> dict:
         "stage": "fetch", "tier": "NMS_TIER_1", "week_ending": week,
         "execution": {"execution_id": f"exec_{week}", "pipeline_name": "otc.fetch_week", "status": status,
                       "error": None if status == "COMPLETED" else "Cannot reach FINRA at http://127.0.0.1:9"},
-        **({"fetch": {"url": "https://api.finra.org/data/group/otcMarket/name/weeklySummary", "pages": 1,
+        **({"fetch": {"url": "http://127.0.0.1:9/data/group/otcMarket/name/weeklySummary", "pages": 1,
                       "rows": 12, "fetched_at": fetched_at}} if status == "COMPLETED" else {}),
     }
 

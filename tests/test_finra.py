@@ -316,12 +316,12 @@ def test_unknown_host_is_unreachable(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    c = FinraClient("https://api.finra.org", user_agent=user_agent())
+    c = FinraClient("https://finra.invalid", user_agent=user_agent())
 
     with pytest.raises(FinraUnreachable) as caught:
         c.published_weeks()
 
-    assert str(caught.value) == ("Cannot reach FINRA at https://api.finra.org: cannot resolve api.finra.org "
+    assert str(caught.value) == ("Cannot reach FINRA at https://finra.invalid: cannot resolve finra.invalid "
                                  "(Name or service not known; 2 tries)")
 
 
