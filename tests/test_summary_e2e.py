@@ -129,3 +129,25 @@ def test_a_range_whose_report_history_leaves_the_calendar_is_one_line(tmp_path: 
                   "end_week=0001-03-02", "source_dir=data/fixtures/otc")
     assert result.returncode != 0
     assert result.stderr.strip() == "ERROR: The 26 weeks a report reads back from 0001-03-02 start before year 1"
+
+
+@pytest.mark.parametrize("variable", [
+    pytest.param("source_dir=data/nope", id="no-source-dir"),
+    pytest.param("file_pattern=wrong_{week_ending}.psv", id="wrong-file-pattern"),
+])
+def test_a_run_that_processes_no_week_rewrites_nothing(fixture_backfill, tmp_path: Path, variable: str):
+    from doit_helpers import RANGE, copy_project, file_states, metrics
+
+    root = copy_project(fixture_backfill.root, tmp_path / "p")
+    args = [arg for arg in RANGE if not arg.startswith(variable.split("=")[0] + "=")] + [variable]
+    before = file_states(root / "build")
+    result = doit(root, "backfill", *args)
+    found = metrics(result.stdout)
+    assert result.returncode != 0 and found["status"] == "FAILED"
+    assert found["rolling_computed"] == "false" and found["snapshot_built"] == "false"
+    after = file_states(root / "build")
+    changed = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    # only the failed batch's own file and doit's bookkeeping change; no table, record or report
+    assert [name for name in changed if not name.startswith("batches/") and name not in (".doit.db", ".lock")] == []
+    again = doit(root, "backfill", *RANGE)
+    assert metrics(again.stdout)["stages_run"] == "0"  # the next good run redoes nothing
