@@ -9,7 +9,7 @@ header).
 
 What the data looks like:
 
-- each tier has its own symbol universe (valid per SPEC: `^[A-Z][A-Z0-9.\\-]{0,9}$`, mostly
+- each tier has its own symbol universe (valid symbols, docs/tables.md: `^[A-Z][A-Z0-9.\\-]{0,9}$`, mostly
   1-5 letters, a few share classes like `BRK.B` or warrants like `ABCD-W`) and 64 venues
   (4-character MPIDs, Zipf-like popularity);
 - symbol volumes are heavy-tailed (Pareto, alpha 1.1) and move week to week (a slow

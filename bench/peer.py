@@ -3,7 +3,7 @@
     python bench/peer.py OUT_DIR --tier NMS_TIER_1 FILE... [--reject-zero-volume] [--print-sql]
     python bench/peer.py --compare OUR_BUILD_DIR PEER_OUT_DIR   # check it computes what we do
 
-It reads the week files (file names must be `week_<Friday>.psv`), applies SPEC section 3 --
+It reads the week files (file names must be `week_<Friday>.psv`), applies the rules of docs/tables.md --
 ingest parse rules and reject reasons in the same order, record_hash via DuckDB's sha256,
 repeat lines skipped, normalize rules with DUPLICATE_KEY first-wins by line order, exact
 half-away-from-zero rounding in integer/DECIMAL arithmetic (never DOUBLE), per symbol and
@@ -88,7 +88,7 @@ _LINE_SOURCE = """  SELECT DATE $week AS week_ending, $locator AS source_locator
                 header = false, auto_detect = false) WITH ORDINALITY
   WHERE ordinality > $header_line"""
 
-# Ingest: every non-blank physical line, split on '|' and trimmed as SPEC says; the first
+# Ingest: every non-blank physical line, split on '|' and trimmed as docs/tables.md says; the first
 # failing parse rule; record_hash over the parsed values. Only reject lines keep their text.
 _FIXTURE_FIELDS = """
     trim(f[1]) AS week_txt, trim(f[2]) AS tier_txt, trim(f[3]) AS symbol, trim(f[4]) AS mpid,

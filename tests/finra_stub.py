@@ -1,4 +1,4 @@
-"""A stand-in for FINRA's Query API (SPEC section 6), on 127.0.0.1 only, for tests and benchmarks.
+"""A stand-in for FINRA's Query API, on 127.0.0.1 only, for tests and benchmarks.
 
 In a test:
 

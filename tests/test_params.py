@@ -1,4 +1,4 @@
-"""Backfill parameters: validation messages, week lists, tiers and Fridays (SPEC sections 1 and 5)."""
+"""Backfill parameters: validation messages, week lists, tiers and Fridays."""
 
 from __future__ import annotations
 
