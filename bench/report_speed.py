@@ -46,7 +46,7 @@ TARGET = 0.25
 
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(PROJECT))
-from run import machine  # noqa: E402  (bench/run.py)
+from run import machine, publish  # noqa: E402  (bench/run.py)
 from scale import Project, cache_bytecode, cached_data  # noqa: E402  (bench/scale.py)
 
 
@@ -222,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     result = benchmark(args, args.work_dir.resolve(), log)
-    print(markdown(result))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    publish(markdown(result), result, args.out)
     return 0
 
 

@@ -603,6 +603,13 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def publish(table: str, result: dict[str, Any], out: Path | None) -> None:
+    """Print a benchmark's markdown table; write its whole result as JSON when asked (`--out`)."""
+    print(table)
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -645,9 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
     result["command"] = shlex.join(["python", "bench/run.py", *argv])
-    print(markdown(result))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    publish(markdown(result), result, args.out)
     return 0
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import shlex
@@ -57,7 +56,7 @@ STAGE_LINE = re.compile(r"^(fetch|ingest|normalize|aggregate|rolling|snapshot|re
 
 sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402  (bench/generate.py)
-from run import machine  # noqa: E402  (bench/run.py)
+from run import machine, publish  # noqa: E402  (bench/run.py)
 
 
 class BenchError(RuntimeError):
@@ -431,9 +430,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     result = benchmark(args, args.work_dir.resolve(), log)
-    print(markdown(result))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    publish(markdown(result), result, args.out)
     return 0
 
 
