@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib.util
+import sys
 from pathlib import Path
 
 from otc.layout import Layout
@@ -14,8 +16,8 @@ from otc.runlock import RunLock, sweep_dead_writers, sweep_temporary_files
 class RunSession:
     """Before any task executes: take each build directory's lock (so two runs never meet),
     remove temporary files a killed run left (in the build dirs and the source dirs fetches
-    write into), and freeze the objects already alive. After the
-    last task: release the locks."""
+    write into), note the optional modules that are not installed, and freeze the objects
+    already alive. After the last task: release the locks."""
 
     locks: list[RunLock] = dataclasses.field(default_factory=list)
     opened: bool = False
@@ -31,6 +33,7 @@ class RunSession:
         for source_dir in sorted(set(source_dirs or ())):
             sweep_dead_writers(source_dir)
         if not self.opened:
+            note_missing_modules()
             # What is alive now (modules, the task list) lives until exit. Frozen, it is no longer
             # walked by every full garbage collection, nor by the last one at exit (30 ms), and
             # the workers of `doit -n N -P process`, forked next, share its pages instead of
@@ -42,3 +45,20 @@ class RunSession:
         for lock in self.locks:
             lock.release()
         self.locks.clear()
+
+
+#: Modules pyarrow looks for every time it converts Python values (a scalar, a list of
+#: check rows), whether or not they are installed.
+OPTIONAL_MODULES = ("dateutil",)
+
+
+def note_missing_modules() -> None:
+    """Tell Python once that an optional module pyarrow asks for is not installed.
+
+    A failed import is not remembered: each one searches sys.path again, about 60 us, and
+    pyarrow asks for dateutil at every conversion of Python values, several times a stage.
+    With None in sys.modules the import fails at once, with the same ImportError.
+    """
+    for name in OPTIONAL_MODULES:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = None

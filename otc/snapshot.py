@@ -13,6 +13,11 @@ from otc.schemas import SHARE_PCT, SNAPSHOT_VERSION, Table, conform
 
 #: What the snapshot reads of the week's otc_venue_volume.
 VENUE_COLUMNS = ["symbol", "mpid", "total_shares"]
+#: ... of its otc_symbol_summary, otc_symbol_rolling_6w and quality checks.
+SUMMARY_COLUMNS = ["symbol", "total_volume", "total_trades", "venue_count", "avg_trade_size"]
+ROLLING_COLUMNS = ["symbol", "avg_6w_volume", "avg_6w_trades", "trend_direction", "weeks_in_window",
+                   "is_complete_window"]
+CHECK_COLUMNS = ["status"]
 
 
 def research_snapshot(
@@ -24,15 +29,11 @@ def research_snapshot(
 ) -> pa.Table:
     """Week W's symbol totals, top venue, rolling fields (null without rolling), quality status."""
     n = summary.num_rows
-    table = summary.select(["symbol", "total_volume", "total_trades", "venue_count", "avg_trade_size"])
-    table = table.join(top_venues(venue_volume), "symbol", join_type="left outer")
+    table = summary.select(SUMMARY_COLUMNS)
+    table = table.take(pc.sort_indices(table["symbol"]))
+    table = _left_join(table, top_venues(venue_volume))
     if rolling is not None:
-        table = table.join(
-            rolling.select(["symbol", "avg_6w_volume", "avg_6w_trades", "trend_direction",
-                            "weeks_in_window", "is_complete_window"]),
-            "symbol", join_type="left outer",
-        )
-    table = table.sort_by("symbol")
+        table = _left_join(table, rolling.select(ROLLING_COLUMNS))
 
     def rolling_column(name: str, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:
         return table[name] if rolling is not None else pa.nulls(n, type_)
@@ -63,6 +64,17 @@ def research_snapshot(
         "created_at": ctx.timestamp(n),
     })
     return conform(snapshot, Table.RESEARCH_SNAPSHOT)
+
+
+def _left_join(left: pa.Table, right: pa.Table) -> pa.Table:
+    """`left` with `right`'s other columns beside it, matched on a unique "symbol" (null where
+    `right` has none), in `left`'s order. A hash lookup: several times quicker than a join
+    for tables of a few thousand rows."""
+    at = pc.index_in(left["symbol"], value_set=right["symbol"].combine_chunks())
+    for name in right.column_names:
+        if name != "symbol":
+            left = left.append_column(name, right[name].take(at))
+    return left
 
 
 def top_venues(venue_volume: pa.Table) -> pa.Table:

@@ -91,3 +91,46 @@ def test_several_files_read_as_one_table_in_file_order(tmp_path):
                       dictionary=("symbol",))
     assert got.column("symbol").type == pa.dictionary(pa.int32(), pa.string())
     assert got.to_pylist() == first.to_pylist() + second.to_pylist()
+
+
+def _summary(week: dt.date, volumes: list[int]) -> pa.Table:
+    return pa.table({"week_ending": pa.array([week] * len(volumes), pa.date32()),
+                     "symbol": [f"S{i}" for i in range(len(volumes))], "total_volume": pa.array(volumes, pa.int64())})
+
+
+def test_a_span_rereads_only_files_written_since_it_last_read_them(tmp_path, monkeypatch):
+    from otc import store
+    from otc.schemas import Table
+
+    weeks = [dt.date(2025, 12, 5) + dt.timedelta(weeks=i) for i in range(8)]  # more than a window: two threads
+    paths = [tmp_path / f"{w}.parquet" for w in weeks]
+    for week, path in zip(weeks, paths):
+        write_table(_summary(week, [1, 2]), path)
+    opened, read_file = [], store._read_file
+    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(path) or read_file(path, *rest))
+    columns = ["week_ending", "symbol", "total_volume"]
+    assert store.read_tables(paths, Table.SYMBOL_SUMMARY, columns).num_rows == 16
+    assert sorted(opened) == sorted(map(str, paths))
+    opened.clear()
+    assert store.read_tables(paths[-6:], Table.SYMBOL_SUMMARY, columns).num_rows == 12
+    assert opened == []  # every file of the window came from the cache
+    write_table(_summary(weeks[-1], [7, 8, 9]), paths[-1])  # a week written again
+    again = store.read_tables(paths[-6:], Table.SYMBOL_SUMMARY, columns)
+    assert opened == [str(paths[-1])]
+    assert again.column("total_volume").to_pylist()[-3:] == [7, 8, 9]
+    # other columns are another read
+    opened.clear()
+    store.read_tables(paths[:2], Table.SYMBOL_SUMMARY, ["symbol"])
+    assert sorted(opened) == sorted(map(str, paths[:2]))
+
+
+def test_one_file_is_read_with_the_requested_columns_in_their_order(tmp_path):
+    from otc.schemas import Table
+    from otc.store import read_table
+
+    path = tmp_path / "s.parquet"
+    write_table(_summary(dt.date(2025, 12, 26), [5, 6]), path)
+    got = read_table(path, Table.SYMBOL_SUMMARY, columns=["total_volume", "symbol"], dictionary=("symbol",))
+    assert got.column_names == ["total_volume", "symbol"]
+    assert got.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    assert got.column("total_volume").to_pylist() == [5, 6]
