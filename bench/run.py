@@ -1,7 +1,7 @@
 """Benchmark `doit backfill` side by side with a floor and a DuckDB peer, in one run.
 
     python bench/run.py [--rows-per-week 130000] [--weeks 6] [--repeats 3] [--work-dir DIR]
-                        [--skip-memory] [--skip-parallel] [--skip-tier-weeks]
+                        [--skip-memory] [--skip-parallel] [--parallel-weeks N] [--skip-tier-weeks]
                         [--big-week-rows 2000000] [--tier-weeks-rows 2000]
                         [--format fixture|finra] [--bad-rate 0.0] [--seed 42] [--out results.json]
 
@@ -314,7 +314,7 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
     meter = CpuMeter()
 
     # ---- data: N+1 weeks (or 12 for the parallel run), generated once
-    total_weeks = max(n + 1, 0 if args.skip_parallel else PARALLEL_WEEKS)
+    total_weeks = max(n + 1, 0 if args.skip_parallel else args.parallel_weeks)
     clock = time.perf_counter()
     files = generate.generate(work / "data", rows, total_weeks, [TIER], args.format, args.bad_rate,
                               args.seed, args.end_week)
@@ -408,10 +408,10 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
 
     # ---- (g) 12 weeks: doit -n 2 -P process vs serial
     if not args.skip_parallel:
-        par_files = files[:PARALLEL_WEEKS]
-        par_weeks = weeks[:PARALLEL_WEEKS]
+        par_files = files[:args.parallel_weeks]
+        par_weeks = weeks[:args.parallel_weeks]
         folder = link_files(par_files, work / "src_par")
-        stages = 3 * PARALLEL_WEEKS + 2
+        stages = 3 * args.parallel_weeks + 2
         for r in range(args.repeats):
             s, _ = home.backfill(folder, work / f"ser{r}", *week_range(par_weeks), *extra, expect_run=stages)
             res.add("serial_12", s)
@@ -430,7 +430,7 @@ def benchmark(args: argparse.Namespace, work: Path, log) -> dict[str, Any]:
             res.add("serial_12_one_core", s)
             for name in ("ser", "par", "one"):
                 shutil.rmtree(work / f"{name}{r}", ignore_errors=True)
-        log(f"12 weeks: serial {res.median('serial_12'):.3f}s, -n 2 {res.median('parallel_12'):.3f}s, "
+        log(f"{args.parallel_weeks} weeks: serial {res.median('serial_12'):.3f}s, -n 2 {res.median('parallel_12'):.3f}s, "
             f"serial on one core {res.median('serial_12_one_core'):.3f}s")
 
     # ---- (h) no-op re-run of 156 tier-weeks
@@ -513,7 +513,7 @@ def report(args: argparse.Namespace, res: Results, info: dict[str, Any]) -> dict
                 f"({res.values['big_week_peer_seconds']:.2f} s)", res.values["rss_peer_mib"], "MiB")
     if "serial_12" in res.samples:
         ser, par = res.median("serial_12"), res.median("parallel_12")
-        measure("serial_12", f"(g) cold backfill, {PARALLEL_WEEKS} weeks x {rows:,} rows, serial", ser, "s",
+        measure("serial_12", f"(g) cold backfill, {args.parallel_weeks} weeks x {rows:,} rows, serial", ser, "s",
                 samples=res.samples["serial_12"])
         measure("parallel_12", "(g) the same with `doit -n 2 -P process`", par, "s", ser / par,
                 "serial / parallel", ">= 1.6", ser / par >= 1.6, res.samples["parallel_12"])
@@ -620,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where data and builds go (default: a temporary directory, removed at the end)")
     parser.add_argument("--skip-memory", action="store_true", help="skip (f), the peak RSS of a big week")
     parser.add_argument("--skip-parallel", action="store_true", help="skip (g), doit -n 2 against serial")
+    parser.add_argument("--parallel-weeks", type=int, default=PARALLEL_WEEKS, help="weeks of (g)")
     parser.add_argument("--skip-tier-weeks", action="store_true", help="skip (h), the 156 tier-week re-run")
     parser.add_argument("--big-week-rows", type=int, default=2_000_000)
     parser.add_argument("--tier-weeks-rows", type=int, default=2_000)

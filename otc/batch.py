@@ -13,7 +13,7 @@ from otc.manifest import (WEEK_STAGES, ManifestStage, completed, load_records, w
                           write_manifest)
 from otc.params import BackfillParams
 from otc.schemas import Table
-from otc.store import read_json, write_bytes, write_json
+from otc.store import read_json, write_json
 from otc.tiers import Tier
 
 
@@ -271,11 +271,7 @@ def write_report_index(layout: Layout) -> None:
         return
     from otc import report  # Jinja2 and the templates: only when there are reports
 
-    report.write_assets(layout.report_dir)
-    page = report.render_index([report.IndexEntry(**{
-        **entry, "week_ending": dt.date.fromisoformat(entry["week_ending"]),
-        "built_at": dt.datetime.fromisoformat(entry["built_at"])}) for entry in entries])
-    write_bytes(page.encode("utf-8"), layout.report_dir / "index.html")
+    report.write_index(layout.report_dir, entries, layout.cache_dir / "report_index.json")
 
 
 def summary_block(outcome: BatchOutcome) -> str:

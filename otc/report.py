@@ -11,13 +11,16 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import datetime as dt
+from typing import Any
+
 from otc.report_html import PLOTLY_JS, IndexEntry, render_index, render_report
 from otc.report_model import ReportInputs, ReportModel, build_report_model
-from otc.store import write_bytes
+from otc.store import read_json, write_bytes, write_json
 
 __all__ = [
     "ASSET_NAMES", "IndexEntry", "ReportInputs", "ReportModel",
-    "build_report_model", "render_index", "render_report", "write_assets",
+    "build_report_model", "render_index", "render_report", "write_assets", "write_index",
 ]
 
 #: Files every page loads from the report folder.
@@ -38,10 +41,38 @@ def write_assets(report_dir: Path) -> list[Path]:
     return files
 
 
+def write_index(report_dir: Path, entries: list[dict[str, Any]], state_file: Path) -> None:
+    """`index.html` listing the reports (`entries`: the report records' `index_entry`), with the
+    assets beside it. A run that changed no report and no installed asset renders and writes
+    nothing: `state_file` keeps what the index was last drawn from."""
+    bundle = plotly_bundle_path().stat()
+    state = {"entries": entries, "plotly": [bundle.st_size, bundle.st_mtime_ns]}
+    index = report_dir / "index.html"
+    if index.exists() and all((report_dir / name).exists() for name in ASSET_NAMES) and _state(state_file) == state:
+        return
+    write_assets(report_dir)
+    page = render_index([IndexEntry(**{
+        **entry, "week_ending": dt.date.fromisoformat(entry["week_ending"]),
+        "built_at": dt.datetime.fromisoformat(entry["built_at"])}) for entry in entries])
+    write_bytes(page.encode("utf-8"), index)
+    write_json(state, state_file)
+
+
+def _state(state_file: Path) -> Any:
+    try:
+        return read_json(state_file)
+    except (OSError, ValueError):
+        return None
+
+
 def plotly_bundle() -> bytes:
+    return plotly_bundle_path().read_bytes()
+
+
+def plotly_bundle_path() -> Path:
     """The plotly.js bundle of the installed `plotly` package, found without importing it
     (importing plotly takes a while and is not needed for a file it ships)."""
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the plotly package is not installed; it ships the report's chart library")
-    return (Path(spec.submodule_search_locations[0]) / "package_data" / PLOTLY_JS).read_bytes()
+    return Path(spec.submodule_search_locations[0]) / "package_data" / PLOTLY_JS

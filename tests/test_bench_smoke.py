@@ -75,7 +75,7 @@ def test_runner_reports_every_measure(tmp_path: Path):
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--rows-per-week", "300", "--weeks", "2", "--repeats", "1",
-         "--skip-memory", "--skip-tier-weeks", "--work-dir", str(tmp_path / "work"),
+         "--skip-memory", "--skip-tier-weeks", "--parallel-weeks", "3", "--work-dir", str(tmp_path / "work"),
          "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=120,
     )
@@ -102,6 +102,7 @@ def test_runner_reports_every_measure(tmp_path: Path):
     for label in ("(a) floor", "(b) peer", "(c) cold", "(d) identical re-run", "(e) one new week",
                   "(g) its ceiling", "Rows per second", "Machine:", "Command:"):
         assert label in table
+    assert "(g) cold backfill, 3 weeks x 300 rows" in table  # --parallel-weeks
 
 
 @pytest.mark.slow

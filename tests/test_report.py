@@ -624,6 +624,37 @@ def test_write_assets_copies_plotly_once(tmp_path: Path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["plotly.min.js"]  # no temporary file left
 
 
+def test_the_index_is_drawn_again_only_when_a_report_or_the_chart_library_changed(tmp_path: Path, monkeypatch):
+    from otc import report
+
+    report_dir, state = tmp_path / "report", tmp_path / "_cache" / "report_index.json"
+    entry = {"tier": "OTC", "week_ending": "2025-12-26", "href": "OTC/2025-12-26.html", "batch_id": "b",
+             "built_at": "2026-12-01T10:00:00+00:00", "quality_status": "PASS", "symbols": 3, "total_volume": 9}
+    drawn = []
+    render = report.render_index
+    monkeypatch.setattr(report, "render_index", lambda entries: drawn.append(len(entries)) or render(entries))
+    report.write_index(report_dir, [entry], state)
+    index = report_dir / "index.html"
+    assert drawn == [1] and "OTC/2025-12-26.html" in index.read_text()
+    assert (report_dir / "plotly.min.js").exists()
+    report.write_index(report_dir, [entry], state)
+    assert drawn == [1]  # same reports: nothing drawn nor written
+    report.write_index(report_dir, [entry, {**entry, "week_ending": "2025-12-19", "href": "OTC/2025-12-19.html"}],
+                       state)
+    assert drawn == [1, 2] and "OTC/2025-12-19.html" in index.read_text()
+    index.unlink()
+    report.write_index(report_dir, [entry], state)
+    assert drawn == [1, 2, 1] and index.exists()  # a deleted index comes back
+    (report_dir / "plotly.min.js").unlink()
+    report.write_index(report_dir, [entry], state)
+    assert drawn == [1, 2, 1, 1] and (report_dir / "plotly.min.js").exists()
+    bundle = tmp_path / "plotly.min.js"
+    bundle.write_bytes(b"/* another plotly */")
+    monkeypatch.setattr(report, "plotly_bundle_path", lambda: bundle)
+    report.write_index(report_dir, [entry], state)  # plotly upgraded: its bundle is copied again
+    assert drawn == [1, 2, 1, 1, 1] and (report_dir / "plotly.min.js").read_bytes() == b"/* another plotly */"
+
+
 def test_chart_specs_have_no_chart_without_data():
     assert venue_share_figure(()) is None
     assert venue_share_figure((VenueSlice("VIRT", 0, Decimal("0.0000"), 1),)) is None
