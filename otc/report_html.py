@@ -234,8 +234,8 @@ INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; for
 
 def render_report(model: ReportModel, asset_href: str, cache_dir: Path | None = None) -> str:
     """The page of one tier-week; `asset_href` is the folder holding the assets, relative to
-    the page (`..` for build/report/<TIER>/<week>.html). Compiled templates are kept in
-    `cache_dir`, when given, for the next process."""
+    the page (`..` for build/report/<TIER>/<week>.html). `cache_dir` keeps the compiled
+    templates when Jinja2's own folder for them cannot be used."""
     charts = [
         {"id": chart_id, **figure}
         for chart_id, figure in (("chart-venue-share", venue_share_figure(model.venue_share)),
@@ -304,18 +304,14 @@ def _check_relative(href: str) -> None:
 
 @functools.cache
 def _environment(cache_dir: Path | None = None):
-    """One environment a process (per cache folder): compiling the templates costs about
-    0.1 s, more than drawing a report; the cache folder spares the next process that too."""
+    """One environment a process: compiling the templates costs 0.05-0.1 s, more than drawing
+    a report, so the compiled templates are kept for later processes too (`_bytecode_cache`)."""
     import jinja2  # here, not at the top: importing it costs ~40 ms that planning need not pay
     from markupsafe import Markup
 
-    bytecode_cache = None
-    if cache_dir is not None:
-        (cache_dir / "jinja").mkdir(parents=True, exist_ok=True)
-        bytecode_cache = jinja2.FileSystemBytecodeCache(str(cache_dir / "jinja"))
     env = jinja2.Environment(
+        bytecode_cache=_bytecode_cache(cache_dir),
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        bytecode_cache=bytecode_cache,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -333,3 +329,19 @@ def _environment(cache_dir: Path | None = None):
     env.globals.update(DASH=DASH, chart_script=Markup(CHART_SCRIPT), examples_per_reason=REJECT_EXAMPLES,
                        top_limit=TOP_SYMBOLS)
     return env
+
+
+def _bytecode_cache(fallback: Path | None):
+    """Where compiled templates are kept: Jinja2's own folder for this user under the temp
+    directory, shared by every build dir, so a new build dir's first report does not compile
+    them again (Jinja2 checks each against its template's source and its own version); the
+    build's `fallback` folder when that one cannot be used safely."""
+    import jinja2
+
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # RuntimeError: Jinja2 found the folder unsafe (owner, mode)
+        if fallback is None:
+            return None
+        (fallback / "jinja").mkdir(parents=True, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(str(fallback / "jinja"))

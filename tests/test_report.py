@@ -655,6 +655,38 @@ def test_the_index_is_drawn_again_only_when_a_report_or_the_chart_library_change
     assert drawn == [1, 2, 1, 1, 1] and (report_dir / "plotly.min.js").read_bytes() == b"/* another plotly */"
 
 
+def test_compiled_templates_spare_a_later_process_in_another_build_dir_from_compiling(tmp_path: Path, monkeypatch):
+    import jinja2
+
+    from otc import report_html
+
+    model = build_report_model(inputs())
+    report_html._environment.cache_clear()
+    first = render_report(model, "..", tmp_path / "a" / "_cache")  # compiled, or found compiled by an earlier run
+    report_html._environment.cache_clear()  # as in a new process
+    compiled = []
+    compile_template = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda env, *args, **kwargs: compiled.append(args) or compile_template(env, *args, **kwargs))
+    assert render_report(model, "..", tmp_path / "b" / "_cache") == first
+    assert compiled == []
+    report_html._environment.cache_clear()
+
+
+def test_compiled_templates_stay_in_the_build_dir_when_jinjas_folder_is_unsafe(tmp_path: Path, monkeypatch):
+    import jinja2
+
+    from otc import report_html
+
+    def unsafe(cache):
+        raise RuntimeError("Cannot determine safe temp directory.")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "_get_default_cache_dir", unsafe)
+    cache = report_html._bytecode_cache(tmp_path / "_cache")
+    assert cache.directory == str(tmp_path / "_cache" / "jinja") and (tmp_path / "_cache" / "jinja").is_dir()
+    assert report_html._bytecode_cache(None) is None
+
+
 def test_chart_specs_have_no_chart_without_data():
     assert venue_share_figure(()) is None
     assert venue_share_figure((VenueSlice("VIRT", 0, Decimal("0.0000"), 1),)) is None
