@@ -28,6 +28,15 @@ TOP_MOVERS = 10  # each way
 HISTORY_SYMBOLS = 10  # the first of the top symbols
 REJECT_EXAMPLES = 3  # per reason
 COUNT_NAMES = ("raw_lines", "normalized", "rejected", "skipped")
+#: The columns the report reads of each table (the report stage reads no others).
+SNAPSHOT_COLUMNS = ("symbol", "total_volume", "total_trades", "venue_count", "avg_trade_size", "top_venue_mpid",
+                    "top_venue_share_pct", "rolling_avg_6w_volume", "rolling_trend_direction")
+VENUE_SHARE_COLUMNS = ("mpid", "total_volume", "market_share_pct")
+CHECK_COLUMNS = ("pipeline_name", "check_name", "check_category", "status", "check_value", "expected_value",
+                 "tolerance", "message")
+REJECT_COLUMNS = ("stage", "reason_code", "line_number", "reason_detail", "raw_line")
+ROLLING_COLUMNS = ("symbol", "trend_direction", "trend_pct", "avg_6w_volume", "weeks_in_window")
+HISTORY_COLUMNS = ("week_ending", "symbol", "total_volume")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,8 +312,7 @@ def rejects_by_reason(rejects: pa.Table, examples: int = REJECT_EXAMPLES) -> tup
 def check_rows(checks: pa.Table) -> tuple[CheckRow, ...]:
     """The week's checks in the order of the table (aggregate's, then rolling's as the stages
     wrote them)."""
-    names = ["pipeline_name", "check_name", "check_category", "status", "check_value",
-             "expected_value", "tolerance", "message"]
+    names = list(CHECK_COLUMNS)
     return tuple(CheckRow(*(row[n] for n in names)) for row in checks.select(names).to_pylist())
 
 

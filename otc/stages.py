@@ -12,7 +12,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc import aggregate, ingest, normalize, rolling, snapshot
+from otc import aggregate, ingest, normalize, report_model, rolling, snapshot
 from otc.context import StageContext
 from otc.errors import OtcError
 from otc.layout import Stage
@@ -188,14 +188,16 @@ REPORT = StageSpec(
     doc="Research report (HTML) for a range end.",
     compute=_compute_report, artifacts=(Artifact.REPORT,),
     reads=(
-        Read("snapshot", Table.RESEARCH_SNAPSHOT, Stage.SNAPSHOT),
-        Read("venue_share", Table.VENUE_SHARE, Stage.AGGREGATE),
-        Read("checks", Table.QUALITY_CHECKS, Stage.AGGREGATE),
-        Read("ingest_rejects", Table.REJECTS, Stage.INGEST),
-        Read("normalize_rejects", Table.REJECTS, Stage.NORMALIZE),
-        Read("rolling", Table.ROLLING_6W, Stage.ROLLING, required=False, when="with_rolling"),
-        Read("rolling_checks", Table.QUALITY_CHECKS, Stage.ROLLING, required=False, when="with_rolling"),
-        Read("history", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=("week_ending", "symbol", "total_volume"),
+        Read("snapshot", Table.RESEARCH_SNAPSHOT, Stage.SNAPSHOT, columns=report_model.SNAPSHOT_COLUMNS),
+        Read("venue_share", Table.VENUE_SHARE, Stage.AGGREGATE, columns=report_model.VENUE_SHARE_COLUMNS),
+        Read("checks", Table.QUALITY_CHECKS, Stage.AGGREGATE, columns=report_model.CHECK_COLUMNS),
+        Read("ingest_rejects", Table.REJECTS, Stage.INGEST, columns=report_model.REJECT_COLUMNS),
+        Read("normalize_rejects", Table.REJECTS, Stage.NORMALIZE, columns=report_model.REJECT_COLUMNS),
+        Read("rolling", Table.ROLLING_6W, Stage.ROLLING, columns=report_model.ROLLING_COLUMNS, required=False,
+             when="with_rolling"),
+        Read("rolling_checks", Table.QUALITY_CHECKS, Stage.ROLLING, columns=report_model.CHECK_COLUMNS,
+             required=False, when="with_rolling"),
+        Read("history", Table.SYMBOL_SUMMARY, Stage.AGGREGATE, columns=report_model.HISTORY_COLUMNS,
              weeks=HISTORY_WEEKS, required=False),
     ),
     parent=Stage.SNAPSHOT, per_range_end=True, skip_flag="skip_report", counts_what="symbols",
