@@ -31,7 +31,8 @@ def _no_real_finra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _shared_run(root: Path) -> FixtureRun:
-    result = doit(root, "backfill", *RANGE, env={"OTC_FINRA_URL": OFFLINE_FINRA_URL})
+    # a new interpreter, as a user's command: most other runs are forked (tests/forked_doit.py)
+    result = doit(root, "backfill", *RANGE, env={"OTC_FINRA_URL": OFFLINE_FINRA_URL}, fresh=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return FixtureRun(root, result)
 

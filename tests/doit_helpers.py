@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -55,11 +61,71 @@ def file_states(directory: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+         fresh: bool = False) -> subprocess.CompletedProcess:
+    """`python -m doit <args>` in `root`, as its own process: forked from a process that has
+    the imports done already (tests/forked_doit.py) where the platform forks, unless `fresh`
+    asks for a new interpreter."""
+    command = [sys.executable, "-m", "doit", *args]
+    environment = {**os.environ, **(env or {})}
+    if fresh or not hasattr(os, "fork"):
+        return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, env=environment)
+    return _FORKED.run(command, root, environment, timeout)
+
+
+class _ForkedDoit:
+    """The client of tests/forked_doit.py: one such process per test process, started on first use."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.pending = b""
+
+    def run(self, command: list[str], root: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        assert self.process is not None and self.process.stdin is not None
+        with tempfile.TemporaryDirectory(prefix="doit-output-") as folder:
+            out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+            request = {"cwd": str(root), "args": command[3:], "env": env, "stdout": str(out), "stderr": str(err)}
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            pid = self._reply(30)["pid"]
+            try:
+                returncode = self._reply(timeout)["returncode"]
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                self._reply(30)
+                raise subprocess.TimeoutExpired(command, timeout) from None
+            return subprocess.CompletedProcess(command, returncode, out.read_text(), err.read_text())
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("forked_doit.py"))],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pending = b""
+        atexit.register(self._stop, self.process)
+
+    @staticmethod
+    def _stop(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.stdin.close()
+            process.wait(timeout=30)
+
+    def _reply(self, timeout: float) -> dict:
+        assert self.process is not None and self.process.stdout is not None
+        fd, deadline = self.process.stdout.fileno(), time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError("tests/forked_doit.py ended")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return json.loads(line)
+
+
+_FORKED = _ForkedDoit()
 
 
 def table_contents(build: Path) -> dict[str, list[dict]]:

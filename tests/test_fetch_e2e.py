@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import doit_helpers
 from doit_helpers import PROJECT, metrics, stage_lines, table_contents
 from finra_stub import FinraStub
 
@@ -30,9 +31,7 @@ def config(**extra) -> dict:
 
 
 def doit(root: Path, url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OTC_FINRA_URL": url}
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return doit_helpers.doit(root, *args, timeout=timeout, env={"OTC_FINRA_URL": url})
 
 
 def project(root: Path) -> Path:
