@@ -14,7 +14,7 @@ from pathlib import Path
 import datetime as dt
 from typing import Any
 
-from otc.report_html import PLOTLY_JS, IndexEntry, render_index, render_report
+from otc.report_html import PLOTLY_JS, IndexEntry, index_page_digest, render_index, render_report
 from otc.report_model import ReportInputs, ReportModel, build_report_model
 from otc.store import read_json, write_bytes, write_json
 
@@ -43,12 +43,12 @@ def write_assets(report_dir: Path) -> list[Path]:
 
 def write_index(report_dir: Path, entries: list[dict[str, Any]], state_file: Path) -> None:
     """`index.html` listing the reports (`entries`: the report records' `index_entry`), with the
-    assets beside it. A run that changed no report and no installed asset renders and writes
-    nothing: `state_file` keeps what the index was last drawn from."""
+    assets beside it. A run that changed no report, no installed asset and not the index's
+    templates renders and writes nothing: `state_file` keeps what the index was drawn from."""
     bundle = plotly_bundle_path().stat()
-    state = {"entries": entries, "plotly": [bundle.st_size, bundle.st_mtime_ns]}
-    index = report_dir / "index.html"
-    if index.exists() and all((report_dir / name).exists() for name in ASSET_NAMES) and _state(state_file) == state:
+    state = {"entries": entries, "plotly": [bundle.st_size, bundle.st_mtime_ns], "page": index_page_digest()}
+    index, copied = report_dir / "index.html", report_dir / PLOTLY_JS
+    if index.exists() and copied.exists() and copied.stat().st_size == bundle.st_size and _state(state_file) == state:
         return
     write_assets(report_dir)
     page = render_index([IndexEntry(**{

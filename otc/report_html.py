@@ -283,6 +283,14 @@ def render_index(entries: list[IndexEntry]) -> str:
     return _environment().get_template("index.html").render(groups=groups, csp=INDEX_CSP, count=len(entries))
 
 
+def index_page_digest() -> str:
+    """What the index page is drawn with besides its entries: its templates and its CSP."""
+    digest = hashlib.sha256(INDEX_CSP.encode())
+    for name in ("base.html", "index.html"):
+        digest.update((TEMPLATES / name).read_bytes())
+    return digest.hexdigest()
+
+
 def _status_counts(model: ReportModel) -> dict[str, int]:
     found = {"PASS": 0, "WARN": 0, "FAIL": 0}
     for check in model.checks:
@@ -312,10 +320,8 @@ def _environment(cache_dir: Path | None = None):
     env = jinja2.Environment(
         bytecode_cache=_bytecode_cache(cache_dir),
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        **_COMPILE_OPTIONS,
     )
     env.filters.update(
         num=fmt_int,
@@ -331,17 +337,40 @@ def _environment(cache_dir: Path | None = None):
     return env
 
 
+#: The Environment options that change the code a template compiles to.
+_COMPILE_OPTIONS = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True}
+
+
 def _bytecode_cache(fallback: Path | None):
     """Where compiled templates are kept: Jinja2's own folder for this user under the temp
     directory, shared by every build dir, so a new build dir's first report does not compile
-    them again (Jinja2 checks each against its template's source and its own version); the
-    build's `fallback` folder when that one cannot be used safely."""
+    them again; the build's `fallback` folder when that one cannot be used safely.
+
+    Jinja2 checks a compiled template against its source; the file name also carries Jinja2's
+    version and our compile options, which it does not check. A cache that cannot be written
+    (a full or cleaned temp folder) costs a compilation, never the report.
+    """
     import jinja2
 
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except OSError:
+                pass
+
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    options = hashlib.sha256(repr(sorted(_COMPILE_OPTIONS.items())).encode()).hexdigest()[:12]
+    pattern = f"__otc_jinja2_{jinja2.__version__}_{options}_%s.cache"
     try:
-        return jinja2.FileSystemBytecodeCache()
+        return QuietCache(pattern=pattern)
     except (OSError, RuntimeError):  # RuntimeError: Jinja2 found the folder unsafe (owner, mode)
         if fallback is None:
             return None
         (fallback / "jinja").mkdir(parents=True, exist_ok=True)
-        return jinja2.FileSystemBytecodeCache(str(fallback / "jinja"))
+        return QuietCache(str(fallback / "jinja"), pattern=pattern)

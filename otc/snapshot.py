@@ -70,7 +70,7 @@ def _left_join(left: pa.Table, right: pa.Table) -> pa.Table:
     """`left` with `right`'s other columns beside it, matched on a unique "symbol" (null where
     `right` has none), in `left`'s order. A hash lookup: several times quicker than a join
     for tables of a few thousand rows."""
-    at = pc.index_in(left["symbol"], value_set=right["symbol"].combine_chunks())
+    at = pc.index_in(left["symbol"], value_set=right["symbol"].combine_chunks(), skip_nulls=True)
     for name in right.column_names:
         if name != "symbol":
             left = left.append_column(name, right[name].take(at))

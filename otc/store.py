@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,23 +86,18 @@ def read_tables(
     """`read_table` of several files of one table (a span of weeks) as one.
 
     A week's file is read again by every span that holds it (the six windows of rolling, the
-    26 weeks of a report's history), so the files of spans are kept, a few dozen at most, by
+    26 weeks of a report's history), so the files of spans are kept, a hundred at most, by
     identity: a file written again (a new inode, size or time) is read again.
     """
     if len(paths) == 1:
         return read_table(paths[0], table, columns, dictionary)
     names = tuple(columns or table.schema.names)
     encoded = _encoded(names, dictionary)
-
-    def read(path: Path) -> pa.Table:
-        stat = os.stat(path)
-        return _read_span_file(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, names, encoded)
-
     if len(paths) <= _SPAN_READ_ALONE:
-        return pa.concat_tables([read(path) for path in paths])
+        return pa.concat_tables([_SPAN_FILES.read(path, names, encoded) for path in paths])
     # a long span read cold (a report's first) goes faster on two threads: reading releases the GIL
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return pa.concat_tables(list(pool.map(read, paths)))
+        return pa.concat_tables(list(pool.map(lambda path: _SPAN_FILES.read(path, names, encoded), paths)))
 
 
 #: Up to a window's weeks, files are read one after another: most come from the cache.
@@ -116,14 +112,42 @@ def _read_file(path: Path | str, names: tuple[str, ...], encoded: tuple[str, ...
     # ParquetFile rather than pq.read_table, which builds a dataset for a single file: ~0.5 ms
     # a read, and stages read many small files
     with pq.ParquetFile(path, read_dictionary=list(encoded)) as file:
+        missing = [name for name in names if name not in file.schema_arrow.names]
+        if missing:  # ParquetFile.read would leave them out without a word
+            raise pa.ArrowInvalid(f"{path}: no column {', '.join(missing)}")
         return file.read(columns=list(names))
 
 
-@functools.lru_cache(maxsize=2 * HISTORY_WEEKS)
-def _read_span_file(path: str, device: int, inode: int, size: int, mtime_ns: int,
-                    names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
-    """One file of a span, by identity (Arrow tables are immutable: sharing one is safe)."""
-    return _read_file(path, names, encoded)
+class _RecentFiles:
+    """The tables of the files spans read lately, by the file's identity and the columns read
+    (Arrow tables are immutable: sharing one is safe). Two threads may read at once."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.tables: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def read(self, path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
+        key = (str(path), *_identity(path), names, encoded)
+        with self.lock:
+            if key in self.tables:
+                self.tables.move_to_end(key)
+                return self.tables[key]
+        table = _read_file(path, names, encoded)
+        if _identity(path) == key[1:5]:  # not replaced while it was read: keep it
+            with self.lock:
+                self.tables[key] = table
+                while len(self.tables) > self.size:
+                    self.tables.popitem(last=False)
+        return table
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+_SPAN_FILES = _RecentFiles(4 * HISTORY_WEEKS)
 
 
 def write_json(data: Any, path: Path) -> bool:

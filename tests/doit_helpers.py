@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -61,6 +62,11 @@ def file_states(directory: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
+#: Environment variables an interpreter reads only when it starts (Python's, Arrow's allocator,
+#: the time zone): a forked run would not take them.
+STARTUP_VARIABLES = ("PYTHON", "ARROW_", "TZ")
+
+
 def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
          fresh: bool = False) -> subprocess.CompletedProcess:
     """`python -m doit <args>` in `root`, as its own process: forked from a process that has
@@ -68,7 +74,8 @@ def doit(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | Non
     asks for a new interpreter."""
     command = [sys.executable, "-m", "doit", *args]
     environment = {**os.environ, **(env or {})}
-    if fresh or not hasattr(os, "fork"):
+    startup = [name for name in (env or {}) if name.startswith(STARTUP_VARIABLES)]
+    if fresh or startup or not hasattr(os, "fork"):
         return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, env=environment)
     return _FORKED.run(command, root, environment, timeout)
 
@@ -87,16 +94,26 @@ class _ForkedDoit:
         with tempfile.TemporaryDirectory(prefix="doit-output-") as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
             request = {"cwd": str(root), "args": command[3:], "env": env, "stdout": str(out), "stderr": str(err)}
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-            pid = self._reply(30)["pid"]
             try:
-                returncode = self._reply(timeout)["returncode"]
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                self._reply(30)
-                raise subprocess.TimeoutExpired(command, timeout) from None
+                self.process.stdin.write((json.dumps(request) + "\n").encode())
+                self.process.stdin.flush()
+                pid = self._reply(30)["pid"]
+                try:
+                    returncode = self._reply(timeout)["returncode"]
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
+                        os.kill(pid, signal.SIGKILL)
+                    raise subprocess.TimeoutExpired(command, timeout) from None
+            except BaseException:
+                self._abandon()  # its replies may be out of step now: the next run starts another
+                raise
             return subprocess.CompletedProcess(command, returncode, out.read_text(), err.read_text())
+
+    def _abandon(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # its running child, if any, was killed or has ended
+            self.process.wait()
+            self.process = None
 
     def _start(self) -> None:
         self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("forked_doit.py"))],

@@ -5,7 +5,9 @@ pyarrow and otc. This process imports them once, then for each request forks a c
 becomes what `python -m doit <args>` would be: its own process, in the request's directory,
 with the request's environment and command line, its output in the request's files, exiting
 through the interpreter as `python -m doit` does. What the child shares with its parent is
-only modules already imported, none of which has done any work.
+only modules already imported, none of which has done any work, and the hash seed. Settings
+read only when an interpreter starts would not be taken: tests/doit_helpers.py starts a new
+interpreter for a request that changes them (STARTUP_VARIABLES).
 
 Protocol, a line of JSON each way: the parent writes {"cwd", "args", "env", "stdout",
 "stderr"}; this process answers {"pid"} once the child runs, then {"returncode"} (negative
@@ -18,8 +20,10 @@ import json
 import os
 import sys
 
-import doit.doit_cmd  # noqa: F401  (what `python -m doit` imports)
-import otc.plan  # noqa: F401  (what dodo.py imports: with it every stage module)
+# doit names itself after sys.argv[0] when imported; under `python -m doit` that is "-m"
+sys.argv[0] = "-m"
+import doit.doit_cmd  # noqa: E402  (what `python -m doit` imports)
+import otc.plan  # noqa: E402, F401  (what dodo.py imports: with it every stage module)
 
 
 def main() -> None:
@@ -57,7 +61,7 @@ def _become(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = [doit.__file__, *request["args"]]
+    sys.argv = [os.path.join(os.path.dirname(doit.__file__), "__main__.py"), *request["args"]]
     sys.path[0] = request["cwd"]  # `python -m` puts the working directory first
 
 

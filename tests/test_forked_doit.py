@@ -14,6 +14,7 @@ from doit_helpers import SOURCE, doit, make_project
     pytest.param(["backfill", "tier=NMS_TIER_1", "weeks_back=1", "as_of=2025-12-26", "skip_rolling=maybe", SOURCE],
                  id="bad-value"),
     pytest.param(["list"], id="list"),
+    pytest.param(["no_such_task"], id="unknown-task-names-the-program"),
 ])
 def test_a_forked_run_prints_and_exits_as_a_new_interpreter_does(tmp_path: Path, args):
     project = make_project(tmp_path / "p", [])
@@ -29,3 +30,14 @@ def test_a_forked_run_takes_its_directory_and_environment_and_can_be_killed(tmp_
     assert (project / "build").is_dir()  # it ran in `project`
     again = doit(project, "backfill", "tier=NMS_TIER_1", "weeks_back=1", "as_of=2025-12-26", SOURCE)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_run_that_times_out_is_killed_and_the_next_run_goes_on(tmp_path: Path):
+    import subprocess
+
+    project = make_project(tmp_path / "p", ["2025-12-26"])
+    args = ["backfill", "tier=NMS_TIER_1", "weeks_back=1", "as_of=2025-12-26", SOURCE]
+    with pytest.raises(subprocess.TimeoutExpired):
+        doit(project, *args, env={"OTC_FAILPOINT": "ingest:NMS_TIER_1:2025-12-26=sleep:30"}, timeout=2)
+    result = doit(project, *args)
+    assert result.returncode == 0, result.stderr

@@ -653,6 +653,12 @@ def test_the_index_is_drawn_again_only_when_a_report_or_the_chart_library_change
     monkeypatch.setattr(report, "plotly_bundle_path", lambda: bundle)
     report.write_index(report_dir, [entry], state)  # plotly upgraded: its bundle is copied again
     assert drawn == [1, 2, 1, 1, 1] and (report_dir / "plotly.min.js").read_bytes() == b"/* another plotly */"
+    (report_dir / "plotly.min.js").write_bytes(b"/* cut")
+    report.write_index(report_dir, [entry], state)  # a damaged copy is copied again
+    assert drawn == [1, 2, 1, 1, 1, 1] and (report_dir / "plotly.min.js").read_bytes() == b"/* another plotly */"
+    monkeypatch.setattr(report, "index_page_digest", lambda: "another template")
+    report.write_index(report_dir, [entry], state)  # the index's templates changed
+    assert drawn == [1, 2, 1, 1, 1, 1, 1]
 
 
 def test_compiled_templates_spare_a_later_process_in_another_build_dir_from_compiling(tmp_path: Path, monkeypatch):
@@ -660,9 +666,13 @@ def test_compiled_templates_spare_a_later_process_in_another_build_dir_from_comp
 
     from otc import report_html
 
+    shared = tmp_path / "jinja2-default"  # stands for Jinja2's folder under the temp dir
+    shared.mkdir(mode=0o700)
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "_get_default_cache_dir", lambda cache: str(shared))
     model = build_report_model(inputs())
     report_html._environment.cache_clear()
-    first = render_report(model, "..", tmp_path / "a" / "_cache")  # compiled, or found compiled by an earlier run
+    first = render_report(model, "..", tmp_path / "a" / "_cache")
+    assert len(list(shared.iterdir())) == 2  # report.html and base.html, compiled
     report_html._environment.cache_clear()  # as in a new process
     compiled = []
     compile_template = jinja2.Environment.compile
@@ -670,6 +680,23 @@ def test_compiled_templates_spare_a_later_process_in_another_build_dir_from_comp
                         lambda env, *args, **kwargs: compiled.append(args) or compile_template(env, *args, **kwargs))
     assert render_report(model, "..", tmp_path / "b" / "_cache") == first
     assert compiled == []
+    assert not (tmp_path / "a" / "_cache").exists() and not (tmp_path / "b" / "_cache").exists()
+    report_html._environment.cache_clear()
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_a_compilation_not_the_report(tmp_path: Path, monkeypatch):
+    import jinja2
+
+    from otc import report_html
+
+    gone = tmp_path / "jinja2-default"
+    gone.mkdir(mode=0o700)
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "_get_default_cache_dir", lambda cache: str(gone))
+    report_html._environment.cache_clear()
+    environment = report_html._environment(None)
+    gone.rmdir()  # cleaned by the system after the environment was made
+    page = render_report(build_report_model(inputs()), "..")
+    assert environment is report_html._environment(None) and "<html" in page
     report_html._environment.cache_clear()
 
 

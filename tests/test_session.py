@@ -12,13 +12,14 @@ from otc import session
 def test_a_missing_optional_module_then_fails_to_import_at_once(monkeypatch: pytest.MonkeyPatch):
     name = "otc_no_such_module_anywhere"
     monkeypatch.setattr(session, "OPTIONAL_MODULES", (name, "json"))
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    session.note_missing_modules()
-    assert sys.modules[name] is None  # the import now fails without searching sys.path
-    with pytest.raises(ImportError):
-        __import__(name)
-    assert sys.modules["json"] is not None  # an installed one is left alone
-    monkeypatch.delitem(sys.modules, name)
+    try:
+        session.note_missing_modules()
+        assert sys.modules[name] is None  # the import now fails without searching sys.path
+        with pytest.raises(ImportError):
+            __import__(name)
+        assert sys.modules["json"] is not None  # an installed one is left alone
+    finally:
+        sys.modules.pop(name, None)
 
 
 def test_pyarrow_still_converts_python_values_once_dateutil_is_noted_missing(monkeypatch: pytest.MonkeyPatch):

@@ -107,7 +107,7 @@ def test_a_span_rereads_only_files_written_since_it_last_read_them(tmp_path, mon
     for week, path in zip(weeks, paths):
         write_table(_summary(week, [1, 2]), path)
     opened, read_file = [], store._read_file
-    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(path) or read_file(path, *rest))
+    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
     columns = ["week_ending", "symbol", "total_volume"]
     assert store.read_tables(paths, Table.SYMBOL_SUMMARY, columns).num_rows == 16
     assert sorted(opened) == sorted(map(str, paths))
@@ -134,3 +134,15 @@ def test_one_file_is_read_with_the_requested_columns_in_their_order(tmp_path):
     assert got.column_names == ["total_volume", "symbol"]
     assert got.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
     assert got.column("total_volume").to_pylist() == [5, 6]
+
+
+def test_a_column_the_file_lacks_is_an_error_naming_the_file(tmp_path):
+    from otc.schemas import Table
+    from otc.store import read_table, read_tables
+
+    path = tmp_path / "s.parquet"
+    write_table(_summary(dt.date(2025, 12, 26), [5]), path)
+    for read in (lambda: read_table(path, Table.SYMBOL_SUMMARY, ["symbol", "total_trades"]),
+                 lambda: read_tables([path, path], Table.SYMBOL_SUMMARY, ["symbol", "total_trades"])):
+        with pytest.raises(pa.ArrowInvalid, match=f"{path}: no column total_trades"):
+            read()
