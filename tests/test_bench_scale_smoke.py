@@ -128,3 +128,16 @@ def test_report_speed_runs_end_to_end_at_a_tiny_size(tmp_path: Path):
             sum(v for k, v in stages.items() if k != "report"), rel=2e-2)
     assert found["par_ratio"]["value"] == pytest.approx(
         found["par_report"]["value"] / found["par_skip"]["value"], rel=1e-2)
+
+
+@pytest.mark.slow
+def test_stage_parts_times_each_part_of_the_window_stages(built: Path):
+    done = subprocess.run([sys.executable, str(BENCH / "stage_parts.py"), str(built / "build"), "--weeks", "6"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["rolling", "snapshot"]
+    for line in lines:
+        parts = dict(part.rsplit(" ", 2)[:2] for part in line.split(": ", 1)[1].removesuffix(" (a week)").split(", "))
+        assert set(parts) == {"records", "read", "compute", "write tables", "write record", "total"}
+        assert 0 < sum(float(parts[p]) for p in parts if p != "total") <= float(parts["total"])
