@@ -8,10 +8,9 @@ assets as `../<asset>`; the index lives beside the assets.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 from pathlib import Path
-
-import datetime as dt
 from typing import Any
 
 from otc.report_html import PLOTLY_JS, IndexEntry, index_page_digest, render_index, render_report

@@ -17,7 +17,7 @@ VENUE_COLUMNS = ["symbol", "mpid", "total_shares"]
 SUMMARY_COLUMNS = ["symbol", "total_volume", "total_trades", "venue_count", "avg_trade_size"]
 ROLLING_COLUMNS = ["symbol", "avg_6w_volume", "avg_6w_trades", "trend_direction", "weeks_in_window",
                    "is_complete_window"]
-CHECK_COLUMNS = ["status"]
+CHECK_STATUS_COLUMNS = ["status"]
 
 
 def research_snapshot(
