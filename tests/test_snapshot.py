@@ -193,3 +193,14 @@ def test_quality_status_fails_when_the_week_check_fails():
     assert snapshot.select(["symbol", "top_venue_mpid", "quality_status"]).to_pylist() == [
         {"symbol": "AAA", "top_venue_mpid": "AAAA", "quality_status": "FAIL"},
     ]
+
+
+def test_rows_are_matched_by_symbol_and_a_null_symbol_matches_nothing():
+    from otc.snapshot import _left_join
+
+    left = pa.table({"symbol": ["B", None, "A", "C"], "total_volume": [1, 2, 3, 4]})
+    right = pa.table({"symbol": ["A", None, "B"], "top_venue_mpid": ["AAAA", "NULL", "BBBB"]})
+    joined = _left_join(left, right)
+    assert joined.column_names == ["symbol", "total_volume", "top_venue_mpid"]
+    assert joined["top_venue_mpid"].to_pylist() == ["BBBB", None, "AAAA", None]  # left's order kept
+    assert _left_join(left, right.slice(0, 0))["top_venue_mpid"].to_pylist() == [None] * 4

@@ -146,3 +146,26 @@ def test_a_column_the_file_lacks_is_an_error_naming_the_file(tmp_path):
                  lambda: read_tables([path, path], Table.SYMBOL_SUMMARY, ["symbol", "total_trades"])):
         with pytest.raises(pa.ArrowInvalid, match=f"{path}: no column total_trades"):
             read()
+
+
+def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatch):
+    from otc import store
+    from otc.schemas import Table
+
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    for path in paths:
+        write_table(_summary(dt.date(2025, 12, 26), [1]), path)
+    identity, calls = store._identity, []
+
+    def moving(path):  # the second look at a.parquet sees another file
+        calls.append(path)
+        found = identity(path)
+        return (*found[:3], found[3] + 1) if path == paths[0] and calls.count(path) == 2 else found
+
+    monkeypatch.setattr(store, "_identity", moving)
+    opened, read_file = [], store._read_file
+    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
+    columns = ["symbol", "total_volume"]
+    store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
+    store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
+    assert opened == [str(paths[0]), str(paths[1]), str(paths[0])]  # b came from the cache, a did not
