@@ -46,8 +46,8 @@ TARGET = 0.25
 
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(PROJECT))
-from run import machine, publish  # noqa: E402  (bench/run.py)
-from scale import Project, cache_bytecode, cached_data  # noqa: E402  (bench/scale.py)
+from run import cache_bytecode, machine, run_in_work_dir  # noqa: E402  (bench/run.py)
+from scale import Project, cached_data  # noqa: E402  (bench/scale.py)
 
 
 def record_seconds(build: Path, week: dt.date) -> dict[str, float]:
@@ -217,13 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.history_weeks < 1 or args.parallel_weeks < 1 or args.repeats < 1:
         parser.error("--history-weeks, --parallel-weeks and --repeats must be at least 1")
 
-    def log(msg: str) -> None:
-        print(f"[report_speed] {msg}", file=sys.stderr, flush=True)
-
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    result = benchmark(args, args.work_dir.resolve(), log)
-    publish(markdown(result), result, args.out)
-    return 0
+    return run_in_work_dir("report_speed", args, benchmark, markdown)
 
 
 if __name__ == "__main__":

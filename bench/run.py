@@ -300,7 +300,8 @@ def cache_bytecode(folder: Path) -> str:
     if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None:
         return "cached as the environment allows"
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
-    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, duckdb, otc.plan, otc.runner, otc.stages, pyarrow.csv, pyarrow.parquet"],
+    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, duckdb, otc.plan, otc.reporting, otc.runner, otc.stages, "
+                                  "otc.tasks, pyarrow.csv, pyarrow.parquet"],
                    cwd=PROJECT, check=True, capture_output=True)
     return f"PYTHONDONTWRITEBYTECODE was set: unset for the timed commands, cache in {folder}"
 
@@ -601,6 +602,18 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append("Warning: other processes (or the hypervisor) took a noticeable share of the CPUs during "
                          "the run: the figures, the parallel speed-up above all, are noisier than usual.")
     return "\n".join(lines)
+
+
+def run_in_work_dir(tag: str, args: argparse.Namespace, benchmark, markdown) -> int:
+    """Run `benchmark(args, work_dir, log)` in `args.work_dir` (kept), logging as `[tag]`, and
+    publish its table: the end of bench/scale.py and bench/report_speed.py."""
+    def log(message: str) -> None:
+        print(f"[{tag}] {message}", file=sys.stderr, flush=True)
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    result = benchmark(args, args.work_dir.resolve(), log)
+    publish(markdown(result), result, args.out)
+    return 0
 
 
 def publish(table: str, result: dict[str, Any], out: Path | None) -> None:

@@ -56,7 +56,7 @@ STAGE_LINE = re.compile(r"^(fetch|ingest|normalize|aggregate|rolling|snapshot|re
 
 sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402  (bench/generate.py)
-from run import machine, publish  # noqa: E402  (bench/run.py)
+from run import cache_bytecode, machine, run_in_work_dir  # noqa: E402  (bench/run.py)
 
 
 class BenchError(RuntimeError):
@@ -154,16 +154,6 @@ def cached_data(work: Path, rows: int, weeks: int, tiers: list[str], seed: int, 
         done.write_text(f"{weeks} weeks x {rows} rows\n")
         log(f"generated {tier}: {weeks} weeks x {rows:,} rows in {time.perf_counter() - clock:.1f}s under {folder}")
     return folder, weeks_list
-
-
-def cache_bytecode(folder: Path) -> str:
-    """Let the timed commands keep compiled bytecode, as on a user's second run (see bench/README)."""
-    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None:
-        return "cached as the environment allows"
-    os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
-    subprocess.run([PYTHON, "-c", "import doit.doit_cmd, otc.plan, otc.tasks, otc.runner, otc.stages, otc.reporting"],
-                   cwd=PROJECT, check=True, capture_output=True)
-    return f"PYTHONDONTWRITEBYTECODE was set: unset for the timed commands, cache in {folder}"
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -425,13 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.weeks < REFERENCE_WEEKS or args.repeats < 1:
         parser.error(f"at least {REFERENCE_WEEKS} weeks and 1 repeat")
 
-    def log(msg: str) -> None:
-        print(f"[scale] {msg}", file=sys.stderr, flush=True)
-
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    result = benchmark(args, args.work_dir.resolve(), log)
-    publish(markdown(result), result, args.out)
-    return 0
+    return run_in_work_dir("scale", args, benchmark, markdown)
 
 
 if __name__ == "__main__":
