@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from otc import failpoints
 from otc.schemas import ENCODED_COLUMNS, Table
-from otc.weeks import HISTORY_WEEKS, WINDOW_WEEKS
+from otc.weeks import WINDOW_WEEKS
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -30,6 +30,7 @@ def write_table(table: pa.Table, path: Path) -> None:
     with _atomic(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", store_schema=False, use_dictionary=dictionary,
                        column_encoding=encodings or None, store_decimal_as_integer=True)
+    _RECENT.keep(path, _identity(path), table)
 
 
 def column_encodings(schema: pa.Schema) -> dict[str, str]:
@@ -75,9 +76,11 @@ def read_table(
     path: Path, table: Table, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
 ) -> pa.Table:
     """A stage's input; encoded columns (and those in `dictionary`) come back as dictionaries,
-    the rest as in the schema."""
-    names = columns or table.schema.names
-    return _read_file(path, tuple(names), _encoded(names, dictionary))
+    the rest as in the schema. A file this process wrote or read lately comes from memory."""
+    names = tuple(columns or table.schema.names)
+    encoded = _encoded(names, dictionary)
+    kept = _RECENT.get(path, names, encoded)
+    return kept if kept is not None else _read_file(path, names, encoded)
 
 
 def read_tables(
@@ -86,21 +89,20 @@ def read_tables(
     """`read_table` of several files of one table (a span of weeks) as one.
 
     A week's file is read again by every span that holds it (the six windows of rolling, the
-    26 weeks of a report's history), so the files of spans are kept, a hundred at most, by
-    identity: a file written again (a new inode, size or time) is read again.
+    26 weeks of a report's history), so what a span reads is kept too.
     """
     if len(paths) == 1:
         return read_table(paths[0], table, columns, dictionary)
     names = tuple(columns or table.schema.names)
     encoded = _encoded(names, dictionary)
     if len(paths) <= _SPAN_READ_ALONE:
-        return pa.concat_tables([_SPAN_FILES.read(path, names, encoded) for path in paths])
+        return pa.concat_tables([_read_kept(path, names, encoded) for path in paths])
     # a long span read cold (a report's first) goes faster on two threads: reading releases the GIL
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return pa.concat_tables(list(pool.map(lambda path: _SPAN_FILES.read(path, names, encoded), paths)))
+        return pa.concat_tables(list(pool.map(lambda path: _read_kept(path, names, encoded), paths)))
 
 
-#: Up to a window's weeks, files are read one after another: most come from the cache.
+#: Up to a window's weeks, files are read one after another: most come from memory.
 _SPAN_READ_ALONE = WINDOW_WEEKS
 
 
@@ -118,28 +120,88 @@ def _read_file(path: Path | str, names: tuple[str, ...], encoded: tuple[str, ...
         return file.read(columns=list(names))
 
 
-class _RecentFiles:
-    """The tables of the files spans read lately, by the file's identity and the columns read
-    (Arrow tables are immutable: sharing one is safe). Two threads may read at once."""
+def _read_kept(path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
+    """A span's file, from memory if kept; else read, and kept unless it changed while read."""
+    kept = _RECENT.get(path, names, encoded)
+    if kept is not None:
+        return kept
+    before = _identity(path)
+    table = _read_file(path, names, encoded)
+    if _identity(path) == before:
+        _RECENT.keep(path, before, table)
+    return table
 
-    def __init__(self, size: int):
-        self.size = size
-        self.tables: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+def _as_read(table: pa.Table, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
+    """`table`'s `names` with the types a read of its file gives: `encoded` columns as
+    dictionaries, the others plain."""
+    table = table.select(list(names))
+    for index, field in enumerate(table.schema):
+        if (field.name in encoded) != pa.types.is_dictionary(field.type):
+            table = _retyped(table, index)
+    return table
+
+
+def _retyped(table: pa.Table, index: int) -> pa.Table:
+    """`table` with column `index` dictionary-encoded if it was plain, plain if it was not."""
+    field, column = table.schema.field(index), table.column(index)
+    if pa.types.is_dictionary(field.type):
+        column = column.cast(field.type.value_type)
+    else:
+        column = column.combine_chunks().dictionary_encode()
+    return table.set_column(index, field.with_type(column.type), column)
+
+
+class _RecentTables:
+    """The tables of files this process wrote, or read as part of a span, lately: stages read
+    what the stage before them wrote (ingest's raw, normalize's venue volume, rolling's
+    output), and spans read each week again. An entry serves a read only while its file has
+    the identity (device, inode, size, mtime) it had when kept: a file written again is read
+    again. At most `max_bytes` of buffers are kept; a larger table is not kept at all. Arrow
+    tables are immutable, so sharing one is safe; two threads may read or write at once."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[str, tuple[tuple[int, int, int, int], pa.Table, int]] = OrderedDict()
+        self.bytes = 0
         self.lock = threading.Lock()
 
-    def read(self, path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
-        key = (str(path), *_identity(path), names, encoded)
+    def get(self, path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table | None:
         with self.lock:
-            if key in self.tables:
-                self.tables.move_to_end(key)
-                return self.tables[key]
-        table = _read_file(path, names, encoded)
-        if _identity(path) == key[1:5]:  # not replaced while it was read: keep it
-            with self.lock:
-                self.tables[key] = table
-                while len(self.tables) > self.size:
-                    self.tables.popitem(last=False)
-        return table
+            entry = self.entries.get(str(path))
+            if entry is not None:
+                self.entries.move_to_end(str(path))
+        if entry is None or not set(names) <= set(entry[1].column_names):
+            return None
+        try:
+            if _identity(path) != entry[0]:
+                return None
+        except OSError:
+            return None
+        identity, table, _size = entry
+        schema = table.schema
+        plain = [schema.get_field_index(n) for n in encoded if not pa.types.is_dictionary(schema.field(n).type)]
+        if plain:  # encoded once, for every later reader (aggregate and snapshot read the venue volume so)
+            for index in plain:
+                table = _retyped(table, index)
+            self.keep(path, identity, table)
+        return _as_read(table, names, encoded)
+
+    def keep(self, path: Path, identity: tuple[int, int, int, int], table: pa.Table) -> None:
+        size = table.get_total_buffer_size()
+        with self.lock:
+            self._drop(str(path))
+            if size > self.max_bytes // 4:
+                return  # a big week's table: keeping it would only raise the peak memory
+            self.entries[str(path)] = (identity, table, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: str) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry[2]
 
 
 def _identity(path: Path) -> tuple[int, int, int, int]:
@@ -147,7 +209,8 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-_SPAN_FILES = _RecentFiles(4 * HISTORY_WEEKS)
+#: Enough for a tier-week of a few hundred thousand rows and a report's 26 weeks of summaries.
+_RECENT = _RecentTables(256 * 2**20)
 
 
 def write_json(data: Any, path: Path) -> bool:

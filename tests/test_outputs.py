@@ -188,6 +188,48 @@ def test_same_weeks_built_twice_give_equal_tables(layout, tmp_path):
             assert first.select(keep).equals(second.select(keep)), f"{table}/{relative} differs"
 
 
+def test_tables_read_from_memory_give_the_same_outputs_as_tables_read_from_files(layout, tmp_path, monkeypatch):
+    """Stages read what the stage before them wrote from memory (`otc.store`); with nothing
+    kept, every read goes to the file. Both give the same tables."""
+    from otc import store
+
+    monkeypatch.setattr(store, "_RECENT", store._RecentTables(0))
+    cold = build(tmp_path / "build", batch_id="batch_y")
+    assert store._RECENT.entries == {}
+    for table in sorted(CONTRACT):
+        for relative in sorted(files_under(layout.build_dir / table)):
+            first = pq.read_table(layout.build_dir / table / relative)
+            second = pq.read_table(cold.build_dir / table / relative)
+            keep = [c for c in first.column_names if c not in LINEAGE_AND_TIME]
+            assert first.schema == second.schema
+            assert first.select(keep).equals(second.select(keep)), f"{table}/{relative} differs"
+
+
+def test_every_declared_read_of_a_kept_table_equals_the_read_of_its_file(tmp_path, monkeypatch):
+    from otc import store
+
+    kept = store._RecentTables(2**30)
+    monkeypatch.setattr(store, "_RECENT", kept)
+    built = build(tmp_path / "build")
+    reads = [(read.table, read.columns, read.dictionary) for spec in SPECS.values() for read in spec.reads]
+    reads += [(table, None, ()) for table in Table]  # every column, as `doit`'s users' readers see them
+    checked = set()
+    for path in list(kept.entries):
+        table = Table(Path(path).relative_to(built.build_dir).parts[0])
+        for read_table, columns, dictionary in reads:
+            if read_table is not table:
+                continue
+            names = tuple(columns or table.schema.names)
+            encoded = store._encoded(names, dictionary)
+            from_memory = kept.get(Path(path), names, encoded)
+            from_file = store._read_file(path, names, encoded)
+            assert from_memory is not None
+            assert from_memory.schema == from_file.schema, path
+            assert from_memory.equals(from_file), path
+            checked.add(table)
+    assert checked == set(Table)
+
+
 # --- a week whose ingest fails ---------------------------------------------------------------
 
 

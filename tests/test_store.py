@@ -98,7 +98,25 @@ def _summary(week: dt.date, volumes: list[int]) -> pa.Table:
                      "symbol": [f"S{i}" for i in range(len(volumes))], "total_volume": pa.array(volumes, pa.int64())})
 
 
-def test_a_span_rereads_only_files_written_since_it_last_read_them(tmp_path, monkeypatch):
+@pytest.fixture
+def recent(monkeypatch):
+    """An empty memory of recent tables for this test, and a list of the files it reads."""
+    from otc import store
+
+    monkeypatch.setattr(store, "_RECENT", store._RecentTables(2**20))
+    opened, read_file = [], store._read_file
+    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
+    return opened
+
+
+def _forget_writes():
+    from otc import store
+
+    store._RECENT.entries.clear()
+    store._RECENT.bytes = 0
+
+
+def test_a_span_rereads_only_files_changed_since_it_last_read_them(tmp_path, recent):
     from otc import store
     from otc.schemas import Table
 
@@ -106,22 +124,63 @@ def test_a_span_rereads_only_files_written_since_it_last_read_them(tmp_path, mon
     paths = [tmp_path / f"{w}.parquet" for w in weeks]
     for week, path in zip(weeks, paths):
         write_table(_summary(week, [1, 2]), path)
-    opened, read_file = [], store._read_file
-    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
+    _forget_writes()  # as in a new process
     columns = ["week_ending", "symbol", "total_volume"]
     assert store.read_tables(paths, Table.SYMBOL_SUMMARY, columns).num_rows == 16
-    assert sorted(opened) == sorted(map(str, paths))
-    opened.clear()
+    assert sorted(recent) == sorted(map(str, paths))
+    recent.clear()
     assert store.read_tables(paths[-6:], Table.SYMBOL_SUMMARY, columns).num_rows == 12
-    assert opened == []  # every file of the window came from the cache
-    write_table(_summary(weeks[-1], [7, 8, 9]), paths[-1])  # a week written again
+    assert recent == []  # every file of the window came from memory
+    pq.write_table(_summary(weeks[-1], [7, 8, 9]), paths[-1])  # a week written again, by another process
     again = store.read_tables(paths[-6:], Table.SYMBOL_SUMMARY, columns)
-    assert opened == [str(paths[-1])]
+    assert recent == [str(paths[-1])]
     assert again.column("total_volume").to_pylist()[-3:] == [7, 8, 9]
     # other columns are another read
-    opened.clear()
+    recent.clear()
+    store.read_tables(paths[:2], Table.SYMBOL_SUMMARY, ["symbol", "week_ending"])
+    assert recent == []  # a subset of the columns kept
+    _forget_writes()
     store.read_tables(paths[:2], Table.SYMBOL_SUMMARY, ["symbol"])
-    assert sorted(opened) == sorted(map(str, paths[:2]))
+    store.read_tables(paths[:2], Table.SYMBOL_SUMMARY, ["symbol", "total_volume"])
+    assert recent == [str(p) for p in paths[:2]] * 2
+
+
+def test_a_table_this_process_wrote_is_read_from_memory_as_from_its_file(tmp_path, recent):
+    from otc import store
+    from otc.schemas import Table
+
+    path = tmp_path / "s.parquet"
+    written = _summary(dt.date(2025, 12, 26), [5, 6]).append_column(
+        "tier", pa.array(["OTC", "OTC"]).dictionary_encode())
+    write_table(written, path)
+    for columns, dictionary in ((["total_volume", "symbol"], ("symbol",)), (["tier", "symbol"], ())):
+        got = store.read_table(path, Table.SYMBOL_SUMMARY, columns, dictionary)
+        _forget_writes()
+        from_file = store.read_table(path, Table.SYMBOL_SUMMARY, columns, dictionary)
+        assert got.schema == from_file.schema and got.equals(from_file)
+        write_table(written, path)
+    assert recent == [str(path)] * 2  # once for each kind of read: the others came from memory
+    recent.clear()
+    write_table(written.slice(0, 1), path)
+    assert store.read_table(path, Table.SYMBOL_SUMMARY, ["symbol"]).num_rows == 1 and recent == []
+
+
+def test_memory_of_recent_tables_keeps_to_its_size(tmp_path, monkeypatch):
+    from otc import store
+
+    big = pa.table({"symbol": pa.array(["x" * 1000] * 300)})  # about 300 kB of buffers
+    small = pa.table({"symbol": pa.array(["x"] * 10)})
+    kept = store._RecentTables(max_bytes=1_000_000)
+    monkeypatch.setattr(store, "_RECENT", kept)
+    write_table(big, tmp_path / "big.parquet")
+    assert list(kept.entries) == []  # over a quarter of the budget: not kept
+    for i in range(5):
+        write_table(big.slice(0, 200), tmp_path / f"{i}.parquet")
+    write_table(small, tmp_path / "small.parquet")
+    assert kept.bytes <= kept.max_bytes
+    assert list(kept.entries)[-1] == str(tmp_path / "small.parquet")
+    assert str(tmp_path / "0.parquet") not in kept.entries  # the oldest went first
+    assert kept.bytes == sum(entry[2] for entry in kept.entries.values())
 
 
 def test_one_file_is_read_with_the_requested_columns_in_their_order(tmp_path):
@@ -148,13 +207,14 @@ def test_a_column_the_file_lacks_is_an_error_naming_the_file(tmp_path):
             read()
 
 
-def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatch):
+def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatch, recent):
     from otc import store
     from otc.schemas import Table
 
     paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
     for path in paths:
         write_table(_summary(dt.date(2025, 12, 26), [1]), path)
+    _forget_writes()
     identity, calls = store._identity, []
 
     def moving(path):  # the second look at a.parquet sees another file
@@ -163,9 +223,7 @@ def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatc
         return (*found[:3], found[3] + 1) if path == paths[0] and calls.count(path) == 2 else found
 
     monkeypatch.setattr(store, "_identity", moving)
-    opened, read_file = [], store._read_file
-    monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
     columns = ["symbol", "total_volume"]
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
-    assert opened == [str(paths[0]), str(paths[1]), str(paths[0])]  # b came from the cache, a did not
+    assert recent == [str(paths[0]), str(paths[1]), str(paths[0])]  # b came from memory, a did not
