@@ -217,11 +217,19 @@ def tier_tasks(plan: TierPlan, planned: Planned) -> Iterator[dict[str, Any]]:
         "name": tier.value,
         "doc": f"Write {tier.value}'s batch file and print its summary ({params.start_week}..{params.end_week})",
         "actions": [(tier_summary, [batch_plan])],
-        "task_dep": names,
+        "task_dep": sorted(names, key=_run_order),
         "uptodate": [False],
         "verbosity": 2,
         "meta": {"build_dir": str(params.build_dir)},
     }
+
+
+def _run_order(name: str) -> tuple[str, int]:
+    """A tier's stage tasks in the order they run: week by week, each week's stages in turn.
+    A week's window then runs right after its aggregate and reads the tables its week's stages
+    just wrote while the process still holds them (`otc.store`), not back from disk."""
+    stage, _tier, week = name.split(":")
+    return week, list(Stage).index(Stage(stage))
 
 
 def _left_out(spec: StageSpec, params: BackfillParams, options: Options) -> bool:

@@ -167,3 +167,11 @@ def test_every_name_a_declaration_gives_as_a_string_exists():
         assert {read.when for read in spec.reads if read.when} <= options, spec.stage
         assert spec.skip_flag is None or spec.skip_flag in params, spec.stage
         assert len({read.name for read in spec.reads}) == len(spec.reads), f"{spec.stage}: a read name twice"
+
+
+def test_with_windows_all_each_week_runs_its_stages_and_window_before_the_next_week(project: Path):
+    """So a week's window reads the tables its own stages just wrote while they are in memory."""
+    tasks, _ = _graph(project, tier=T, weeks_back="2", as_of="2025-12-26", windows="all")
+    weeks = ("2025-12-19", "2025-12-26")
+    stages = ("ingest", "normalize", "aggregate", "rolling", "snapshot", "report")
+    assert tasks[f"batch:{T}"].task_dep == [f"{s}:{T}:{w}" for w in weeks for s in stages]
