@@ -7,22 +7,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def run_starts(sorted_keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Index of the first row of each run of equal values in an already sorted column."""
-    if len(sorted_keys) == 0:
-        return np.array([], dtype=np.int64)
-    if isinstance(sorted_keys, pa.ChunkedArray):
-        sorted_keys = sorted_keys.combine_chunks()
-    codes = pc.dictionary_encode(sorted_keys).indices.to_numpy()
-    return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).astype(np.int64)
-
-
 def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
     """`values` as one dictionary array; chunks read from Parquet (a dictionary per row
     group) are unified into one dictionary."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     return values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+
+
+def string_ranks(values: pa.Array | pa.ChunkedArray) -> tuple[pa.DictionaryArray, np.ndarray, pa.Array]:
+    """`values` dictionary-encoded; each row's rank (from 1) in ascending order of the distinct
+    values; and the distinct values in that order (rank r is `ordered[r - 1]`).
+
+    Rows then sort and group on integers, which is several times quicker than on strings,
+    and only the distinct values are compared as strings.
+    """
+    encoded = as_dictionary(values)
+    ranks = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    distinct = pc.unique(encoded.dictionary)
+    ordered = distinct.take(pc.sort_indices(distinct))
+    return encoded, ranks[encoded.indices.to_numpy(zero_copy_only=False)], ordered
 
 
 def pair_keys(first: pa.Array | pa.ChunkedArray, second: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import count_true, run_starts
+from otc.columns import count_true, string_ranks
 from otc.context import StageContext
 from otc.errors import ValueOutOfRange
 from otc.exact import decimal_from_unscaled, round_ratio
@@ -46,24 +46,27 @@ def rolling_6w(summaries: pa.Table, window: list[dt.date], ctx: StageContext) ->
     `window` are ignored.
     """
     in_window = pc.is_in(summaries["week_ending"], value_set=pa.array(window, pa.date32()))
-    rows = summaries.filter(in_window).sort_by([("symbol", "ascending"), ("week_ending", "ascending")])
-    symbol = rows["symbol"].combine_chunks() if rows.num_rows else pa.array([], pa.string())
-    volume = rows["total_volume"].to_numpy()
-    trades = rows["total_trades"].to_numpy()
+    rows = summaries.filter(in_window)
+    symbol, symbol_rank, _ = string_ranks(rows["symbol"])
+    # by symbol, then week: sorted on integers (see string_ranks)
+    order = np.lexsort((rows["week_ending"].cast(pa.int32()).to_numpy(), symbol_rank))
+    symbol_rank = symbol_rank[order]
+    volume = rows["total_volume"].to_numpy()[order]
+    trades = rows["total_trades"].to_numpy()[order]
     for name, values in (("total_volume", volume), ("total_trades", trades)):
         # six weeks must add up within int64, exactly; refuse rather than wrap around
         if values.size and int(np.abs(values).max()) >= _INT64_LIMIT // WINDOW_WEEKS:
             raise ValueOutOfRange(f"weekly {name} too large to add up over {WINDOW_WEEKS} weeks in int64")
 
-    starts = run_starts(symbol)
-    ends = np.append(starts[1:], len(symbol)).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, symbol_rank[1:] != symbol_rank[:-1]]) if len(order) else order
+    ends = np.append(starts[1:], len(order)).astype(np.int64)
     weeks = ends - starts
     first, last = _trend_ends(volume, starts, ends, weeks)
     pct, direction = trend(first, last)
     n = len(starts)
     rolling = pa.table({
         **ctx.key_columns(n),
-        "symbol": symbol.take(pa.array(starts)),
+        "symbol": symbol.dictionary.take(symbol.indices.take(pa.array(order[starts]))),
         "avg_6w_volume": np.add.reduceat(volume, starts) // weeks if n else np.array([], np.int64),
         "avg_6w_trades": np.add.reduceat(trades, starts) // weeks if n else np.array([], np.int64),
         "trend_direction": direction,

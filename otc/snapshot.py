@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from otc.columns import as_dictionary, run_starts
+from otc.columns import as_dictionary, string_ranks
 from otc.context import StageContext
 from otc.exact import round_ratio
 from otc.quality import CheckStatus
@@ -80,20 +81,23 @@ def _left_join(left: pa.Table, right: pa.Table) -> pa.Table:
 def top_venues(venue_volume: pa.Table) -> pa.Table:
     """Per symbol, the MPID with the most shares (ties to the smallest MPID) and its shares.
 
-    Sorted on integers, which is quicker than on strings: symbols by dictionary code (any
-    order groups them), MPIDs by their rank in string order.
+    Grouped on dictionary codes, with no sort: the most shares of each symbol, then the
+    smallest MPID rank among that symbol's rows that have them.
     """
     symbol = as_dictionary(venue_volume["symbol"])
-    mpid = as_dictionary(venue_volume["mpid"])
-    shares = venue_volume["total_shares"]
-    mpid_rank = pc.take(pc.rank(mpid.dictionary, sort_keys="ascending"), mpid.indices)
-    order = pc.sort_indices(
-        pa.table({"symbol": symbol.indices, "shares": shares, "mpid": mpid_rank}),
-        sort_keys=[("symbol", "ascending"), ("shares", "descending"), ("mpid", "ascending")],
-    )
-    top = order.take(pa.array(run_starts(symbol.indices.take(order))))
+    codes = symbol.indices.to_numpy(zero_copy_only=False)
+    _mpid, mpid_rank, mpids_in_order = string_ranks(venue_volume["mpid"])
+    shares = venue_volume["total_shares"].to_numpy()
+    groups = len(symbol.dictionary)
+    most = np.full(groups, np.iinfo(np.int64).min)
+    np.maximum.at(most, codes, shares)
+    has_most = shares == most[codes]
+    no_rank = np.iinfo(mpid_rank.dtype).max
+    best = np.full(groups, no_rank)
+    np.minimum.at(best, codes[has_most], mpid_rank[has_most])
+    present = np.flatnonzero(best != no_rank)  # a dictionary may hold values no row has
     return pa.table({
-        "symbol": symbol.dictionary.take(symbol.indices.take(top)),
-        "top_venue_mpid": mpid.dictionary.take(mpid.indices.take(top)),
-        "top_venue_shares": shares.take(top),
+        "symbol": symbol.dictionary.take(pa.array(present)),
+        "top_venue_mpid": mpids_in_order.take(pa.array(best[present] - 1)),
+        "top_venue_shares": pa.array(most[present], pa.int64()),
     })

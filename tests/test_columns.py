@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from otc.columns import all_distinct, as_dictionary, count_true, pair_keys
+from otc.columns import all_distinct, as_dictionary, count_true, pair_keys, string_ranks
 
 
 @pytest.mark.parametrize(
@@ -67,6 +67,22 @@ def test_as_dictionary_is_one_dictionary_array_of_the_same_values(values):
     assert isinstance(encoded, pa.DictionaryArray)
     assert len(set(encoded.dictionary.to_pylist())) == len(encoded.dictionary)  # one entry a value
     assert encoded.cast(pa.string()).to_pylist() == values.cast(pa.string()).to_pylist()
+
+
+@pytest.mark.parametrize("values", [
+    pa.array(["NITE", "1ABC", "VIRT", "NITE", "AAA"]),
+    pa.chunked_array([pa.array(["NITE", "1ABC"]).dictionary_encode(),
+                      pa.array(["VIRT", "NITE", "AAA"]).dictionary_encode()]),
+    pa.chunked_array([], pa.string()),
+], ids=["plain", "dictionary-chunks", "empty"])
+def test_string_ranks_order_rows_as_their_strings_sort(values):
+    strings = values.cast(pa.string()).to_pylist()
+    encoded, ranks, ordered = string_ranks(values)
+    assert encoded.cast(pa.string()).to_pylist() == strings
+    assert ordered.to_pylist() == sorted(set(strings))  # digits before letters, as in byte order
+    assert [ordered[r - 1].as_py() for r in ranks] == strings
+    assert sorted(range(len(strings)), key=lambda i: (ranks[i], i)) == sorted(range(len(strings)),
+                                                                               key=lambda i: (strings[i], i))
 
 
 def test_pair_keys_are_equal_exactly_when_both_values_are():
