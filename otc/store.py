@@ -30,7 +30,8 @@ def write_table(table: pa.Table, path: Path) -> None:
     with _atomic(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", store_schema=False, use_dictionary=dictionary,
                        column_encoding=encodings or None, store_decimal_as_integer=True)
-    _RECENT.keep(path, _identity(path), table)
+    _WRITTEN.keep(path, _identity(path), table)
+    _SPANS.drop(path)
 
 
 def column_encodings(schema: pa.Schema) -> dict[str, str]:
@@ -79,7 +80,7 @@ def read_table(
     the rest as in the schema. A file this process wrote or read lately comes from memory."""
     names = tuple(columns or table.schema.names)
     encoded = _encoded(names, dictionary)
-    kept = _RECENT.get(path, names, encoded)
+    kept = _kept(path, names, encoded)
     return kept if kept is not None else _read_file(path, names, encoded)
 
 
@@ -122,14 +123,19 @@ def _read_file(path: Path | str, names: tuple[str, ...], encoded: tuple[str, ...
 
 def _read_kept(path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
     """A span's file, from memory if kept; else read, and kept unless it changed while read."""
-    kept = _RECENT.get(path, names, encoded)
+    kept = _kept(path, names, encoded)
     if kept is not None:
         return kept
     before = _identity(path)
     table = _read_file(path, names, encoded)
     if _identity(path) == before:
-        _RECENT.keep(path, before, table)
+        _SPANS.keep(path, before, table)
     return table
+
+
+def _kept(path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table | None:
+    found = _WRITTEN.get(path, names, encoded)
+    return found if found is not None else _SPANS.get(path, names, encoded)
 
 
 def _as_read(table: pa.Table, names: tuple[str, ...], encoded: tuple[str, ...]) -> pa.Table:
@@ -157,8 +163,9 @@ class _RecentTables:
     what the stage before them wrote (ingest's raw, normalize's venue volume, rolling's
     output), and spans read each week again. An entry serves a read only while its file has
     the identity (device, inode, size, mtime) it had when kept: a file written again is read
-    again. At most `max_bytes` of buffers are kept; a larger table is not kept at all. Arrow
-    tables are immutable, so sharing one is safe; two threads may read or write at once."""
+    again. At most `max_bytes` of buffers are kept, the least lately used going first; a table
+    of over a quarter of that is not kept at all. Arrow tables are immutable, so sharing one
+    is safe; two threads may read or write at once."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -198,6 +205,10 @@ class _RecentTables:
             while self.bytes > self.max_bytes:
                 self._drop(next(iter(self.entries)))
 
+    def drop(self, path: Path) -> None:
+        with self.lock:
+            self._drop(str(path))
+
     def _drop(self, key: str) -> None:
         entry = self.entries.pop(key, None)
         if entry is not None:
@@ -209,8 +220,12 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-#: Enough for a tier-week of a few hundred thousand rows and a report's 26 weeks of summaries.
-_RECENT = _RecentTables(256 * 2**20)
+#: What this process wrote: about ten tier-weeks of 20,000 rows, two of 130,000 (the next
+#: stages of a week read most of it, and spans its summary).
+_WRITTEN = _RecentTables(64 * 2**20)
+#: What spans read from files: a report's 26 weeks of summaries of 130,000-row weeks, many
+#: times over for smaller weeks. Apart, so a week's big writes do not push the spans out.
+_SPANS = _RecentTables(64 * 2**20)
 
 
 def write_json(data: Any, path: Path) -> bool:

@@ -193,9 +193,10 @@ def test_tables_read_from_memory_give_the_same_outputs_as_tables_read_from_files
     kept, every read goes to the file. Both give the same tables."""
     from otc import store
 
-    monkeypatch.setattr(store, "_RECENT", store._RecentTables(0))
+    for kept in ("_WRITTEN", "_SPANS"):
+        monkeypatch.setattr(store, kept, store._RecentTables(0))
     cold = build(tmp_path / "build", batch_id="batch_y")
-    assert store._RECENT.entries == {}
+    assert store._WRITTEN.entries == {} and store._SPANS.entries == {}
     for table in sorted(CONTRACT):
         for relative in sorted(files_under(layout.build_dir / table)):
             first = pq.read_table(layout.build_dir / table / relative)
@@ -209,7 +210,7 @@ def test_every_declared_read_of_a_kept_table_equals_the_read_of_its_file(tmp_pat
     from otc import store
 
     kept = store._RecentTables(2**30)
-    monkeypatch.setattr(store, "_RECENT", kept)
+    monkeypatch.setattr(store, "_WRITTEN", kept)
     built = build(tmp_path / "build")
     reads = [(read.table, read.columns, read.dictionary) for spec in SPECS.values() for read in spec.reads]
     reads += [(table, None, ()) for table in Table]  # every column, as `doit`'s users' readers see them

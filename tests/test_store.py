@@ -103,7 +103,8 @@ def recent(monkeypatch):
     """An empty memory of recent tables for this test, and a list of the files it reads."""
     from otc import store
 
-    monkeypatch.setattr(store, "_RECENT", store._RecentTables(2**20))
+    monkeypatch.setattr(store, "_WRITTEN", store._RecentTables(2**20))
+    monkeypatch.setattr(store, "_SPANS", store._RecentTables(2**20))
     opened, read_file = [], store._read_file
     monkeypatch.setattr(store, "_read_file", lambda path, *rest: opened.append(str(path)) or read_file(path, *rest))
     return opened
@@ -112,8 +113,9 @@ def recent(monkeypatch):
 def _forget_writes():
     from otc import store
 
-    store._RECENT.entries.clear()
-    store._RECENT.bytes = 0
+    for kept in (store._WRITTEN, store._SPANS):
+        kept.entries.clear()
+        kept.bytes = 0
 
 
 def test_a_span_rereads_only_files_changed_since_it_last_read_them(tmp_path, recent):
@@ -168,19 +170,34 @@ def test_a_table_this_process_wrote_is_read_from_memory_as_from_its_file(tmp_pat
 def test_memory_of_recent_tables_keeps_to_its_size(tmp_path, monkeypatch):
     from otc import store
 
-    big = pa.table({"symbol": pa.array(["x" * 1000] * 300)})  # about 300 kB of buffers
-    small = pa.table({"symbol": pa.array(["x"] * 10)})
+    def strings(rows: int) -> pa.Table:  # about rows kB of buffers
+        return pa.table({"symbol": pa.array(["x" * 1000] * rows)})
+
     kept = store._RecentTables(max_bytes=1_000_000)
-    monkeypatch.setattr(store, "_RECENT", kept)
-    write_table(big, tmp_path / "big.parquet")
+    monkeypatch.setattr(store, "_WRITTEN", kept)
+    write_table(strings(300), tmp_path / "big.parquet")
     assert list(kept.entries) == []  # over a quarter of the budget: not kept
-    for i in range(5):
-        write_table(big.slice(0, 200), tmp_path / f"{i}.parquet")
-    write_table(small, tmp_path / "small.parquet")
-    assert kept.bytes <= kept.max_bytes
-    assert list(kept.entries)[-1] == str(tmp_path / "small.parquet")
-    assert str(tmp_path / "0.parquet") not in kept.entries  # the oldest went first
+    for i in range(6):
+        write_table(strings(200), tmp_path / f"{i}.parquet")
+    assert 800_000 <= kept.bytes <= kept.max_bytes
+    assert list(kept.entries) == [str(tmp_path / f"{i}.parquet") for i in (2, 3, 4, 5)]  # the oldest went first
     assert kept.bytes == sum(entry[2] for entry in kept.entries.values())
+
+
+def test_what_spans_read_is_not_pushed_out_by_what_stages_write(tmp_path, recent):
+    from otc import store
+    from otc.schemas import Table
+
+    weeks = [dt.date(2025, 12, 5) + dt.timedelta(weeks=i) for i in range(6)]
+    paths = [tmp_path / f"{w}.parquet" for w in weeks]
+    for week, path in zip(weeks, paths):
+        pq.write_table(_summary(week, [1, 2]), path)  # by another process
+    store.read_tables(paths, Table.SYMBOL_SUMMARY, ["symbol"])
+    for i in range(20):  # a week's big tables, more than the memory of writes holds
+        write_table(pa.table({"symbol": pa.array(["x" * 1000] * 200)}), tmp_path / f"big{i}.parquet")
+    recent.clear()
+    store.read_tables(paths, Table.SYMBOL_SUMMARY, ["symbol"])
+    assert recent == []
 
 
 def test_one_file_is_read_with_the_requested_columns_in_their_order(tmp_path):
