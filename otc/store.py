@@ -181,9 +181,11 @@ class _RecentTables:
         if entry is None or not set(names) <= set(entry[1].column_names):
             return None
         try:
-            if _identity(path) != entry[0]:
-                return None
+            current = _identity(path)
         except OSError:
+            current = None
+        if current != entry[0]:  # written again since, or gone
+            self.drop(path)
             return None
         identity, table, _size = entry
         schema = table.schema
