@@ -23,10 +23,15 @@ def string_ranks(values: pa.Array | pa.ChunkedArray) -> tuple[pa.DictionaryArray
     and only the distinct values are compared as strings.
     """
     encoded = as_dictionary(values)
-    ranks = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
-    distinct = pc.unique(encoded.dictionary)
-    ordered = distinct.take(pc.sort_indices(distinct))
-    return encoded, ranks[encoded.indices.to_numpy(zero_copy_only=False)], ordered
+    order = pc.sort_indices(encoded.dictionary)
+    ordered = encoded.dictionary.take(order)
+    # a dictionary built from several may repeat a value: equal values share a rank
+    first = np.ones(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        first[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
+    ranks = np.empty(len(ordered), dtype=np.int64)
+    ranks[order.to_numpy()] = np.cumsum(first)
+    return encoded, ranks[encoded.indices.to_numpy(zero_copy_only=False)], ordered.filter(pa.array(first))
 
 
 def pair_keys(first: pa.Array | pa.ChunkedArray, second: pa.Array | pa.ChunkedArray) -> np.ndarray:

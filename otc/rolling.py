@@ -46,7 +46,7 @@ def rolling_6w(summaries: pa.Table, window: list[dt.date], ctx: StageContext) ->
     `window` are ignored.
     """
     in_window = pc.is_in(summaries["week_ending"], value_set=pa.array(window, pa.date32()))
-    rows = summaries.filter(in_window)
+    rows = summaries if pc.all(in_window).as_py() else summaries.filter(in_window)
     symbol, symbol_rank, _ = string_ranks(rows["symbol"])
     # by symbol, then week: sorted on integers (see string_ranks)
     order = np.lexsort((rows["week_ending"].cast(pa.int32()).to_numpy(), symbol_rank))
@@ -89,9 +89,9 @@ def trend(first: np.ndarray, last: np.ndarray) -> tuple[pa.Array, pa.Array]:
     from_zero = first == 0
     unscaled = np.where(from_zero, np.where(last > 0, _HUNDRED_PCT, 0), unscaled)
     threshold = TREND_THRESHOLD_PCT * 10**TREND_PCT.scale
-    direction = np.where(unscaled > threshold, Trend.UP.value,
-                         np.where(unscaled < -threshold, Trend.DOWN.value, Trend.FLAT.value))
-    return decimal_from_unscaled(unscaled, TREND_PCT), pa.array(direction, pa.string())
+    code = np.where(unscaled > threshold, 0, np.where(unscaled < -threshold, 1, 2)).astype(np.int8)
+    direction = pa.array([Trend.UP.value, Trend.DOWN.value, Trend.FLAT.value], pa.string()).take(code)
+    return decimal_from_unscaled(unscaled, TREND_PCT), direction
 
 
 def rolling_checks(rolling: pa.Table) -> list[Check]:

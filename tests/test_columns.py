@@ -74,7 +74,8 @@ def test_as_dictionary_is_one_dictionary_array_of_the_same_values(values):
     pa.chunked_array([pa.array(["NITE", "1ABC"]).dictionary_encode(),
                       pa.array(["VIRT", "NITE", "AAA"]).dictionary_encode()]),
     pa.chunked_array([], pa.string()),
-], ids=["plain", "dictionary-chunks", "empty"])
+    pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 3, 1], pa.int32()), pa.array(["NITE", "AAA", "1ABC", "AAA"])),
+], ids=["plain", "dictionary-chunks", "empty", "a-dictionary-repeating-a-value"])
 def test_string_ranks_order_rows_as_their_strings_sort(values):
     strings = values.cast(pa.string()).to_pylist()
     encoded, ranks, ordered = string_ranks(values)
