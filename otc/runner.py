@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import multiprocessing
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def _read_inputs(spec: StageSpec, job: StageJob, records: dict[Stage, dict[str, 
                 continue
             weeks = [job.week]
         else:
-            weeks = [w for w in job.span(read.weeks) if completed(read_record(layout, read.stage, tier, w))]
+            weeks = [w for w in job.span(read.weeks) if _SPAN_RECORDS.completed(layout.record_file(read.stage, tier, w))]
         weeks_read[read.name] = tuple(weeks)
         if weeks:
             tables[read.name] = read_tables([layout.table_file(read.table, tier, w, read.stage) for w in weeks],
@@ -143,6 +144,29 @@ def _read_inputs(spec: StageSpec, job: StageJob, records: dict[Stage, dict[str, 
         if not job.source_path.exists() and fetch is not None and not completed(fetch):
             raise UpstreamFailed("Not run: fetch failed")
     return Inputs(tables, records, weeks_read, job.source_path, job.options, job.finra_url, layout.cache_dir)
+
+
+class _CompletedRecords:
+    """Whether a record says its stage completed, remembered by the record file's identity: the
+    weeks of a span are checked again by every window that holds them (six for rolling, 26
+    for a report), and a record is rewritten only when its stage runs again."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[tuple[int, int, int], bool]] = {}
+
+    def completed(self, path: Path) -> bool:
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return False
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        known = self.known.get(str(path))
+        if known is None or known[0] != identity:
+            known = self.known[str(path)] = (identity, completed(read_json(path)))
+        return known[1]
+
+
+_SPAN_RECORDS = _CompletedRecords()
 
 
 def _not_run(stage: Stage, week: dt.date, record: dict[str, Any] | None) -> str:

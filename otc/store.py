@@ -28,10 +28,20 @@ def write_table(table: pa.Table, path: Path) -> None:
     encodings = column_encodings(table.schema)
     dictionary = [name for name in table.column_names if name not in encodings]
     with _atomic(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", store_schema=False, use_dictionary=dictionary,
+        pq.write_table(table, tmp, compression=codec(table), store_schema=False, use_dictionary=dictionary,
                        column_encoding=encodings or None, store_decimal_as_integer=True)
     _WRITTEN.keep(path, _identity(path), table)
     _SPANS.drop(path)
+
+
+def codec(table: pa.Table) -> str:
+    """zstd, but Snappy for a table of under 1 MiB (a week's summary, rolling, snapshot, checks):
+    zstd sets up anew for every column, which on a few thousand rows costs more (0.2-0.4 ms a
+    file) than its output, 10-20 % smaller there, saves."""
+    return "snappy" if table.nbytes < _SMALL_TABLE_BYTES else "zstd"
+
+
+_SMALL_TABLE_BYTES = 2**20
 
 
 def column_encodings(schema: pa.Schema) -> dict[str, str]:

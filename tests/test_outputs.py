@@ -288,3 +288,18 @@ def test_run_summary_reads_checks_and_rejects_from_records_or_from_older_records
     assert quality_outcome(layout, TIER, older[len(records):]) == {"FAIL": [], "WARN": []}
     failing = dict(checks[0], checks={"FAIL": ["market_share_sum_100"], "PASS": ["no_negative_volumes"]})
     assert quality_outcome(layout, TIER, [failing]) == {"FAIL": ["market_share_sum_100 2025-11-21"], "WARN": []}
+
+
+def test_a_span_week_counts_while_its_record_says_completed(tmp_path):
+    from otc.runner import _CompletedRecords
+    from otc.store import write_json
+
+    path = tmp_path / "2025-12-26.aggregate.json"
+    records = _CompletedRecords()
+    assert not records.completed(path)  # no record: not completed
+    write_json({"execution": {"status": "COMPLETED"}}, path)
+    assert records.completed(path)
+    write_json({"execution": {"status": "FAILED"}}, path)  # the stage ran again, and failed
+    assert not records.completed(path)
+    path.unlink()
+    assert not records.completed(path)

@@ -244,3 +244,16 @@ def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatc
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
     assert recent == [str(paths[0]), str(paths[1]), str(paths[0])]  # b came from memory, a did not
+
+
+def test_small_tables_are_snappy_and_large_ones_zstd(tmp_path):
+    from otc.store import _SMALL_TABLE_BYTES
+
+    small = TABLE
+    large = pa.table({"symbol": pa.array(["x" * 100] * (_SMALL_TABLE_BYTES // 100 + 1))})
+    for table, expected in ((small, "SNAPPY"), (large, "ZSTD")):
+        path = tmp_path / f"{expected}.parquet"
+        write_table(table, path)
+        chunk = pq.ParquetFile(path).metadata.row_group(0).column(0)
+        assert chunk.compression == expected
+        assert pq.read_table(path).num_rows == table.num_rows
