@@ -135,8 +135,26 @@ def test_stage_parts_times_each_part_of_the_window_stages(built: Path):
     done = subprocess.run([sys.executable, str(BENCH / "stage_parts.py"), str(built / "build"), "--weeks", "6"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["rolling", "snapshot"]
+    assert_parts(done.stdout, ["rolling", "snapshot"])
+
+
+@pytest.mark.slow
+def test_stage_parts_builds_weeks_stage_after_stage_from_sources(tmp_path: Path):
+    fixtures = BENCH.parent / "data" / "fixtures" / "otc"
+    done = subprocess.run([sys.executable, str(BENCH / "stage_parts.py"), str(tmp_path / "build"),
+                           "--source-dir", str(fixtures), "--weeks", "5"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert_parts(done.stdout, ["ingest", "normalize", "aggregate", "rolling", "snapshot"])
+    records = sorted(p.name for p in (tmp_path / "build" / "_records" / "NMS_TIER_1").iterdir())
+    assert len(records) == 6 * 5  # the 5 measured weeks and the one before, every stage
+    again = subprocess.run([sys.executable, str(BENCH / "stage_parts.py"), str(tmp_path / "build"),
+                            "--source-dir", str(fixtures)], capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "is not empty" in again.stderr
+
+
+def assert_parts(stdout: str, stages: list[str]) -> None:
+    lines = stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == stages
     for line in lines:
         parts = dict(part.rsplit(" ", 2)[:2] for part in line.split(": ", 1)[1].removesuffix(" (a week)").split(", "))
         assert set(parts) == {"records", "read", "compute", "write tables", "write record", "total"}
