@@ -92,9 +92,10 @@ def test_runner_reports_every_measure(tmp_path: Path):
         assert by_key[key]["ratio"] > 0
         assert by_key[key]["met"] in (True, False)
     assert by_key["parallel_12_ceiling"]["ratio"] > 0
-    # the -n 2 run works past its first stage's start, so it used more CPU than that start took
+    # its first stage starts before the -n 2 run ends (one repeat: the median is that run's time);
+    # its CPU time is not compared with that start: on a busy machine a process waits for a core
     for cpu, start in zip(result["parallel_12_cpu_seconds"], result["parallel_12_first_stage_seconds"]):
-        assert cpu > start > 0
+        assert cpu > 0 and 0 < start < by_key["parallel_12"]["value"]
     assert all(v > 0 for v in result["rows_per_second"].values())
     assert result["peer_equals_ours"] is True, result.get("peer_differences")
     assert result["machine"]["nproc"] >= 1
