@@ -132,7 +132,8 @@ def _read_inputs(spec: StageSpec, job: StageJob, records: dict[Stage, dict[str, 
                 continue
             weeks = [job.week]
         else:
-            weeks = [w for w in job.span(read.weeks) if _SPAN_RECORDS.completed(layout.record_file(read.stage, tier, w))]
+            weeks = [w for w in job.span(read.weeks)
+                     if _SPAN_RECORDS.completed(layout.record_file(read.stage, tier, w))]
         weeks_read[read.name] = tuple(weeks)
         if weeks:
             tables[read.name] = read_tables([layout.table_file(read.table, tier, w, read.stage) for w in weeks],
