@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import multiprocessing
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from otc.manifest import completed
 from otc.schemas import empty
 from otc.stage import Artifact, Inputs, Options, Result, StageSpec
 from otc.report_page import failure_page
-from otc.store import read_json, read_tables, write_bytes, write_json, write_tables
+from otc.store import file_identity, read_json, read_tables, write_bytes, write_json, write_tables
 from otc.tiers import Tier
 from otc.weeks import WINDOW_WEEKS, weeks_back
 
@@ -153,14 +152,13 @@ class _CompletedRecords:
     for a report), and a record is rewritten only when its stage runs again."""
 
     def __init__(self) -> None:
-        self.known: dict[str, tuple[tuple[int, int, int], bool]] = {}
+        self.known: dict[str, tuple[tuple[int, int, int, int], bool]] = {}
 
     def completed(self, path: Path) -> bool:
         try:
-            stat = os.stat(path)
+            identity = file_identity(path)
         except FileNotFoundError:
             return False
-        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         known = self.known.get(str(path))
         if known is None or known[0] != identity:
             known = self.known[str(path)] = (identity, completed(read_json(path)))

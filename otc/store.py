@@ -30,7 +30,7 @@ def write_table(table: pa.Table, path: Path) -> None:
     with _atomic(path) as tmp:
         pq.write_table(table, tmp, compression=codec(table), store_schema=False, use_dictionary=dictionary,
                        column_encoding=encodings or None, store_decimal_as_integer=True)
-    _WRITTEN.keep(path, _identity(path), table)
+    _WRITTEN.keep(path, file_identity(path), table)
     _SPANS.drop(path)
 
 
@@ -136,9 +136,9 @@ def _read_kept(path: Path, names: tuple[str, ...], encoded: tuple[str, ...]) -> 
     kept = _kept(path, names, encoded)
     if kept is not None:
         return kept
-    before = _identity(path)
+    before = file_identity(path)
     table = _read_file(path, names, encoded)
-    if _identity(path) == before:
+    if file_identity(path) == before:
         _SPANS.keep(path, before, table)
     return table
 
@@ -191,7 +191,7 @@ class _RecentTables:
         if entry is None or not set(names) <= set(entry[1].column_names):
             return None
         try:
-            current = _identity(path)
+            current = file_identity(path)
         except OSError:
             current = None
         if current != entry[0]:  # written again since, or gone
@@ -227,7 +227,8 @@ class _RecentTables:
             self.bytes -= entry[2]
 
 
-def _identity(path: Path) -> tuple[int, int, int, int]:
+def file_identity(path: Path) -> tuple[int, int, int, int]:
+    """Device, inode, size and mtime: a file written again (atomically, so a new inode) differs."""
     stat = os.stat(path)
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 

@@ -232,14 +232,14 @@ def test_a_span_file_replaced_while_it_was_read_is_not_kept(tmp_path, monkeypatc
     for path in paths:
         write_table(_summary(dt.date(2025, 12, 26), [1]), path)
     _forget_writes()
-    identity, calls = store._identity, []
+    identity, calls = store.file_identity, []
 
     def moving(path):  # the second look at a.parquet sees another file
         calls.append(path)
         found = identity(path)
         return (*found[:3], found[3] + 1) if path == paths[0] and calls.count(path) == 2 else found
 
-    monkeypatch.setattr(store, "_identity", moving)
+    monkeypatch.setattr(store, "file_identity", moving)
     columns = ["symbol", "total_volume"]
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
     store.read_tables(paths, Table.SYMBOL_SUMMARY, columns)
